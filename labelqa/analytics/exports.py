@@ -1,0 +1,66 @@
+"""Corrected labels, one row per image, streamed as CSV or JSON Lines."""
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterator
+
+from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
+from labelqa.analytics.stats import consensus_status
+from labelqa.catalog.models import Consensus, Dataset, Prediction
+from labelqa.review.models import Vote
+from labelqa.review.services import tallies_refresh
+
+LABEL_COLUMNS = ("image", "label", "confidence", "status", "confirms", "disconfirms")
+
+
+def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[dict]:
+    """Yield each image's prediction with its status under the consensus policy, in image order."""
+    policy = consensus or dataset.consensus
+    tallies_refresh(dataset_id=dataset.pk)
+    posterior: dict[int, float] = {}
+    if policy == Consensus.DAWID_SKENE:
+        votes = Vote.objects.filter(prediction__dataset=dataset).values_list("prediction_id", "reviewer_id", "confirm")
+        posterior = dawid_skene(list(votes.iterator(chunk_size=20000))).item_posterior
+    rows = (
+        Prediction.objects.filter(dataset=dataset)
+        .order_by("image__path")
+        .values_list("id", "image__path", "label", "confidence", "confirms", "disconfirms")
+    )
+    for pid, path, label, confidence, confirms, disconfirms in rows.iterator(chunk_size=5000):
+        if policy == Consensus.DAWID_SKENE:
+            status = dawid_skene_status(posterior[pid]) if pid in posterior else "unreviewed"
+        else:
+            status = consensus_status(confirms, disconfirms, policy)
+        yield {
+            "image": path,
+            "label": label,
+            "confidence": round(confidence, 4),
+            "status": status,
+            "confirms": confirms,
+            "disconfirms": disconfirms,
+        }
+
+
+def labels_csv(dataset: Dataset, *, consensus: str | None = None) -> Iterator[str]:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=LABEL_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for row in label_rows(dataset, consensus=consensus):
+        writer.writerow(row)
+        if buffer.tell() > 65536:
+            yield _drain(buffer)
+    yield _drain(buffer)
+
+
+def labels_jsonl(dataset: Dataset, *, consensus: str | None = None) -> Iterator[str]:
+    for row in label_rows(dataset, consensus=consensus):
+        yield json.dumps(row) + "\n"
+
+
+def _drain(buffer: io.StringIO) -> str:
+    text = buffer.getvalue()
+    buffer.seek(0)
+    buffer.truncate()
+    return text

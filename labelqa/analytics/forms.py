@@ -1,0 +1,38 @@
+"""Shape of the report parameters, shared by the analytics page and the export commands."""
+from django import forms
+
+from labelqa.analytics.selectors import DEFAULT_EDGES, DEFAULT_MAX_ERROR_RATIO
+from labelqa.analytics.stats import validate_edges
+from labelqa.catalog.models import Consensus
+
+
+def parse_edges(text: str) -> list[float]:
+    """Read comma-separated bucket edges such as "80,85,90,95,100"; raise ValueError saying what is wrong."""
+    parts = [p.strip() for p in text.split(",") if p.strip()]
+    try:
+        numbers = [float(p) for p in parts]
+    except ValueError:
+        raise ValueError(f"bucket edges {text!r} must be numbers separated by commas, e.g. 80,85,90,95,100")
+    return validate_edges(numbers)
+
+
+class ReportParamsForm(forms.Form):
+    edges = forms.CharField(
+        initial=",".join(str(e) for e in DEFAULT_EDGES), required=False, help_text="Bucket edges in percent."
+    )
+    max_error_ratio = forms.FloatField(
+        initial=DEFAULT_MAX_ERROR_RATIO, min_value=0, required=False,
+        help_text="Incorrect per correct allowed above the threshold (0.1 = 1 in 10).",
+    )
+    consensus = forms.ChoiceField(choices=[("", "dataset default"), *Consensus.choices], required=False)
+
+    def clean_edges(self) -> list[float]:
+        text = self.cleaned_data.get("edges") or self.fields["edges"].initial
+        try:
+            return parse_edges(text)
+        except ValueError as exc:
+            raise forms.ValidationError(str(exc))
+
+    def clean_max_error_ratio(self) -> float:
+        value = self.cleaned_data.get("max_error_ratio")
+        return DEFAULT_MAX_ERROR_RATIO if value is None else value

@@ -1,0 +1,60 @@
+import getpass
+import os
+
+from django.contrib.auth import get_user_model
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
+from django.core.management.base import BaseCommand, CommandError
+from django.db import transaction
+
+from labelqa.roles import ROLES, grant_role
+
+
+class Command(BaseCommand):
+    help = (
+        "Create a user with a role, or add the role to an existing user. "
+        "The password comes from LABELQA_PASSWORD, else it is prompted for."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("username")
+        parser.add_argument("--role", required=True, choices=ROLES)
+
+    def handle(self, *args, username, role, **options):
+        User = get_user_model()
+        user = User.objects.filter(username=username).first()
+        with transaction.atomic():
+            if user is None:
+                user = User(username=username)
+                user.set_password(self._password(user))
+                try:
+                    user.full_clean()
+                except ValidationError as exc:
+                    raise CommandError(f"cannot create {username!r}: {' '.join(exc.messages)}")
+                user.save()
+                created = True
+            else:
+                created = False
+            grant_role(user, role)
+        verb = "Created" if created else "Updated"
+        self.stdout.write(f"{verb} user {username!r} with role {role}")
+
+    def _password(self, user) -> str:
+        password = os.environ.get("LABELQA_PASSWORD")
+        if password is None:
+            if not self.stdin_isatty():
+                raise CommandError("set LABELQA_PASSWORD or run in a terminal to be asked for the password")
+            password = getpass.getpass(f"Password for {user.username}: ")
+            if password != getpass.getpass("Password (again): "):
+                raise CommandError("the passwords did not match; nothing was changed")
+        try:
+            validate_password(password, user)
+        except ValidationError as exc:
+            raise CommandError(f"password refused: {' '.join(exc.messages)}")
+        return password
+
+    @staticmethod
+    def stdin_isatty() -> bool:
+        import sys
+
+        return sys.stdin.isatty()

@@ -1,0 +1,83 @@
+"""Datasets, their images and the model's prediction for each image."""
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+
+class Consensus(models.TextChoices):
+    UNANIMOUS = "unanimous", "Unanimous"
+    MAJORITY = "majority", "Majority"
+    DAWID_SKENE = "dawid-skene", "Dawid–Skene"
+
+
+class Dataset(models.Model):
+    name = models.CharField(max_length=100, unique=True)
+    images_root = models.CharField(
+        max_length=1000, blank=True, help_text="Local directory or s3://bucket/prefix the image paths are relative to."
+    )
+    batch_size = models.PositiveSmallIntegerField(
+        default=25, validators=[MinValueValidator(1), MaxValueValidator(25)]
+    )
+    reviews_per_item = models.PositiveSmallIntegerField(
+        default=1, validators=[MinValueValidator(1), MaxValueValidator(25)]
+    )
+    consensus = models.CharField(max_length=20, choices=Consensus.choices, default=Consensus.UNANIMOUS)
+    shuffle_seed = models.PositiveIntegerField(default=0, help_text="Seed for shuffling items into batches.")
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+        permissions = [
+            ("manage_datasets", "Create datasets, upload predictions and start classifier runs"),
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Image(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    path = models.CharField(max_length=1000, help_text="Path relative to the dataset's images root.")
+    problem = models.CharField(max_length=500, blank=True, help_text="Why the image cannot be shown, if it cannot.")
+    thumbnail = models.CharField(max_length=500, blank=True, help_text="Storage key of the cached thumbnail.")
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["dataset", "path"], name="image_unique_path_per_dataset")]
+
+    def __str__(self) -> str:
+        return self.path
+
+
+class Prediction(models.Model):
+    """The model's label for one image, with the reviewers' tally kept up to date by the aggregation task."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="predictions")
+    image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="prediction")
+    label = models.CharField(max_length=200)
+    confidence = models.FloatField(
+        help_text="Percent, 0–100.", validators=[MinValueValidator(0), MaxValueValidator(100)]
+    )
+    model_name = models.CharField(max_length=200, blank=True)
+    top_k = models.JSONField(default=list, blank=True, help_text="[[label, confidence], …] when the model gave them.")
+    batch = models.ForeignKey(
+        "review.Batch", null=True, blank=True, on_delete=models.SET_NULL, related_name="predictions"
+    )
+    confirms = models.PositiveIntegerField(default=0)
+    disconfirms = models.PositiveIntegerField(default=0)
+    tally_stale = models.BooleanField(
+        default=False, help_text="Votes changed since confirms/disconfirms were last recomputed."
+    )
+
+    class Meta:
+        indexes = [
+            models.Index(fields=["dataset", "label", "confidence"], name="prediction_label_conf"),
+            models.Index(fields=["dataset"], condition=models.Q(tally_stale=True), name="prediction_stale"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=models.Q(confidence__gte=0, confidence__lte=100), name="prediction_confidence_percent"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.confidence:.2f}%)"

@@ -1,0 +1,85 @@
+"""Read images from a dataset's images root (a local directory or s3://bucket/prefix) and cache thumbnails."""
+from __future__ import annotations
+
+import functools
+import posixpath
+from pathlib import Path
+
+import boto3
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+
+# Larger files are refused before they are read: no legitimate photo for review is this big.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+class ImageUnavailable(Exception):
+    """The image could not be read; the message says why."""
+
+
+@functools.cache
+def s3_client():
+    """Return a boto3 S3 client for the configured endpoint (shared by the process; boto3 clients are thread-safe)."""
+    return boto3.client(
+        "s3",
+        endpoint_url=settings.AWS_S3_ENDPOINT_URL,
+        config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
+    )
+
+
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """Return (bucket, prefix) of an s3://bucket/prefix URI; the prefix has no leading or trailing slash."""
+    rest = uri.removeprefix("s3://")
+    bucket, _, prefix = rest.partition("/")
+    if not bucket:
+        raise ValueError(f"{uri!r} names no bucket; write s3://bucket/prefix")
+    return bucket, prefix.strip("/")
+
+
+def is_s3(root: str) -> bool:
+    return root.startswith("s3://")
+
+
+def read_image(root: str, path: str) -> bytes:
+    """Return the bytes of `path` under `root`, refusing anything outside the root or too large to be a photo."""
+    if is_s3(root):
+        bucket, prefix = split_s3_uri(root)
+        key = posixpath.join(prefix, path) if prefix else path
+        try:
+            obj = s3_client().get_object(Bucket=bucket, Key=key)
+        except (ClientError, BotoCoreError) as exc:
+            raise ImageUnavailable(f"cannot read s3://{bucket}/{key}: {exc}") from None
+        if obj["ContentLength"] > MAX_IMAGE_BYTES:
+            raise ImageUnavailable(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
+        return obj["Body"].read()
+    base = Path(root).resolve()
+    full = (base / path).resolve()
+    if not full.is_relative_to(base):
+        raise ImageUnavailable("path leaves the images root")
+    try:
+        if full.stat().st_size > MAX_IMAGE_BYTES:
+            raise ImageUnavailable(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
+        return full.read_bytes()
+    except OSError as exc:
+        raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None
+
+
+def thumbnail_key(dataset_id: int, image_id: int) -> str:
+    return f"thumbnails/{dataset_id}/{image_id}.webp"
+
+
+def thumbnail_save(key: str, data: bytes) -> None:
+    if default_storage.exists(key):
+        default_storage.delete(key)
+    default_storage.save(key, ContentFile(data))
+
+
+def thumbnail_read(key: str) -> bytes | None:
+    try:
+        with default_storage.open(key, "rb") as f:
+            return f.read()
+    except (OSError, ClientError):
+        return None

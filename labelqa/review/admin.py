@@ -1,0 +1,24 @@
+from django.contrib import admin
+
+from labelqa.review.models import Batch, Lease, Vote
+
+
+@admin.register(Batch)
+class BatchAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "label", "reviews_done", "created_at"]
+    list_filter = ["dataset"]
+    search_fields = ["label"]
+
+
+@admin.register(Lease)
+class LeaseAdmin(admin.ModelAdmin):
+    list_display = ["batch", "reviewer", "created_at", "expires_at", "submitted_at"]
+    list_filter = ["reviewer"]
+    raw_id_fields = ["batch"]
+
+
+@admin.register(Vote)
+class VoteAdmin(admin.ModelAdmin):
+    list_display = ["prediction", "reviewer", "confirm", "updated_at"]
+    list_filter = ["confirm", "reviewer"]
+    raw_id_fields = ["prediction", "lease"]

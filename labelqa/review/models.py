@@ -1,0 +1,61 @@
+"""Review batches, the leases that hand them to reviewers, and the votes reviewers cast."""
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class Batch(models.Model):
+    """Up to `dataset.batch_size` predictions that share one model-assigned label, reviewed on one screen."""
+
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="batches")
+    label = models.CharField(max_length=200)
+    # Submitted leases; only ever changed under this row's lock, so it is exact.
+    reviews_done = models.PositiveSmallIntegerField(default=0)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["id"]
+        verbose_name_plural = "batches"
+        permissions = [("review_batches", "Lease batches and vote on them")]
+        indexes = [models.Index(fields=["dataset", "reviews_done", "id"], name="batch_open")]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} · {self.label} #{self.pk}"
+
+
+class Lease(models.Model):
+    """One reviewer's claim on one batch, until it expires or is submitted."""
+
+    batch = models.ForeignKey(Batch, on_delete=models.CASCADE, related_name="leases")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="leases")
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        constraints = [
+            # A reviewer never gets the same batch twice.
+            models.UniqueConstraint(fields=["batch", "reviewer"], name="lease_one_per_reviewer_per_batch")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} on {self.batch}"
+
+
+class Vote(models.Model):
+    prediction = models.ForeignKey("catalog.Prediction", on_delete=models.CASCADE, related_name="votes")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="votes")
+    lease = models.ForeignKey(Lease, null=True, blank=True, on_delete=models.SET_NULL, related_name="votes")
+    confirm = models.BooleanField()
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["prediction", "reviewer"], name="vote_one_per_reviewer_per_item")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} {'confirms' if self.confirm else 'disconfirms'} {self.prediction_id}"

@@ -1,0 +1,208 @@
+"""Writes of the review flow: leasing batches, recording votes and keeping each image's tally in step."""
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import IO
+
+from django.conf import settings
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.db import transaction
+from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models.functions import Coalesce
+from django.utils import timezone
+
+from labelqa import roles
+from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.rows import ErrorList, read_vote_rows
+from labelqa.catalog.services import chunks
+from labelqa.review.models import Batch, Lease, Vote
+
+
+class LeaseRefused(Exception):
+    """The lease cannot take votes; the message tells the reviewer what happened."""
+
+
+@dataclass(frozen=True)
+class SubmitResult:
+    recorded: int  # votes written by this call; 0 when the lease had already been submitted
+    batch_id: int
+
+
+def _live_leases(now):
+    return Q(submitted_at__isnull=False) | Q(expires_at__gt=now)
+
+
+def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None = None) -> Lease | None:
+    """Lease the next batch this reviewer has not had, or return None when nothing is left for them.
+
+    A reviewer's open lease is handed back first. Candidate batches are locked with SKIP LOCKED and the free
+    slots are counted again under the lock, so concurrent reviewers never over-fill a batch.
+    """
+    now = timezone.now()
+    ttl = timedelta(seconds=settings.LABELQA_LEASE_TTL_SECONDS)
+    open_lease = _open_lease(reviewer, dataset, label, now)
+    if open_lease is not None:
+        open_lease.expires_at = now + ttl
+        open_lease.save(update_fields=["expires_at"])
+        return open_lease
+    skipped: list[int] = []
+    while True:
+        with transaction.atomic():
+            batch = _next_candidate(reviewer, dataset, label, skipped)
+            if batch is None:
+                return None
+            live = batch.leases.filter(_live_leases(now)).exclude(reviewer=reviewer).count()
+            if live < batch.dataset.reviews_per_item:
+                lease, _ = Lease.objects.update_or_create(
+                    batch=batch, reviewer=reviewer, defaults={"expires_at": now + ttl}
+                )
+                return lease
+        skipped.append(batch.pk)
+
+
+def _open_lease(reviewer, dataset, label, now) -> Lease | None:
+    leases = Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=True, expires_at__gt=now)
+    if dataset is not None:
+        leases = leases.filter(batch__dataset=dataset)
+    if label:
+        leases = leases.filter(batch__label=label)
+    return leases.select_related("batch").order_by("created_at").first()
+
+
+def _next_candidate(reviewer, dataset, label, skipped) -> Batch | None:
+    candidates = (
+        Batch.objects.filter(reviews_done__lt=F("dataset__reviews_per_item"))
+        .exclude(pk__in=Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id"))
+        .exclude(pk__in=skipped)
+        .order_by("id")
+    )
+    if dataset is not None:
+        candidates = candidates.filter(dataset=dataset)
+    if label:
+        candidates = candidates.filter(label=label)
+    return candidates.select_for_update(skip_locked=True, of=("self",)).select_related("dataset").first()
+
+
+def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]) -> SubmitResult:
+    """Record a confirm for each checked prediction and a disconfirm for the rest of the batch, atomically.
+
+    A lease submitted before records nothing new. An expired lease still counts when the batch has a free slot.
+    """
+    try:
+        token = uuid.UUID(str(token))
+    except ValueError:
+        raise LeaseRefused("The form carried no valid lease. Open the next batch to continue.") from None
+    with transaction.atomic():
+        lease = (
+            Lease.objects.select_for_update()
+            .select_related("batch__dataset")
+            .filter(token=token, reviewer=reviewer, batch_id=batch_id)
+            .first()
+        )
+        if lease is None:
+            raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
+        batch = Batch.objects.select_for_update().get(pk=lease.batch_id)
+        if lease.submitted_at is not None:
+            return SubmitResult(0, batch.pk)
+        now = timezone.now()
+        if lease.expires_at <= now:
+            others = batch.leases.filter(_live_leases(now)).exclude(pk=lease.pk).count()
+            if others >= lease.batch.dataset.reviews_per_item:
+                raise LeaseRefused(
+                    "Your lease on this batch expired and another reviewer has taken it; "
+                    "your answers for it were not saved. Open the next batch to continue."
+                )
+        prediction_ids = list(batch.predictions.values_list("id", flat=True))
+        _votes_upsert(
+            [Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
+             for pid in prediction_ids]
+        )
+        lease.submitted_at = now
+        lease.save(update_fields=["submitted_at"])
+        batch.reviews_done = F("reviews_done") + 1
+        batch.save(update_fields=["reviews_done"])
+        _tallies_mark_stale(batch.dataset_id, prediction_ids)
+    return SubmitResult(len(prediction_ids), batch.pk)
+
+
+def _votes_upsert(votes: list[Vote]) -> None:
+    now = timezone.now()
+    for vote in votes:
+        vote.created_at = vote.updated_at = now
+    Vote.objects.bulk_create(
+        votes,
+        batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["prediction", "reviewer"],
+        update_fields=["confirm", "lease", "updated_at"],
+    )
+
+
+def _tallies_mark_stale(dataset_id: int, prediction_ids: list[int]) -> None:
+    """Flag the images whose votes changed and have a worker recompute their tallies after commit."""
+    for chunk in chunks(prediction_ids):
+        Prediction.objects.filter(pk__in=chunk).update(tally_stale=True)
+    from worker.tasks import refresh_tallies
+
+    transaction.on_commit(lambda: refresh_tallies.delay(dataset_id))
+
+
+def tallies_refresh(*, dataset_id: int) -> int:
+    """Recompute confirm/disconfirm counts of the dataset's stale images from their votes; return how many.
+
+    Recomputing (never incrementing) makes this safe to run twice or concurrently.
+    """
+    def count(confirm: bool):
+        votes = Vote.objects.filter(prediction=OuterRef("pk"), confirm=confirm).values("prediction")
+        return Coalesce(Subquery(votes.annotate(n=Count("*")).values("n")), Value(0))
+
+    return Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True).update(
+        confirms=count(True), disconfirms=count(False), tally_stale=False
+    )
+
+
+@transaction.atomic
+def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
+    """Import votes cast elsewhere (image,reviewer,verdict), all or nothing; return how many were written.
+
+    Unknown reviewers become reviewer accounts without a usable password.
+    """
+    dataset = Dataset.objects.filter(name=dataset_name).first()
+    if dataset is None:
+        raise ValueError(f"no dataset named {dataset_name!r}; import its predictions first")
+    errors = ErrorList()
+    rows = list(read_vote_rows(stream, errors))
+    prediction_of: dict[str, int] = {}
+    for chunk in chunks(sorted({r.image for r in rows})):
+        prediction_of.update(
+            Prediction.objects.filter(dataset=dataset, image__path__in=chunk).values_list("image__path", "id")
+        )
+    for row in rows:
+        if row.image not in prediction_of:
+            errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
+    errors.raise_if_any()
+
+    reviewers = _reviewers_get_or_create({r.reviewer for r in rows})
+    votes = [Vote(prediction_id=prediction_of[r.image], reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows]
+    _votes_upsert(votes)
+    _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in votes}))
+    return len(votes)
+
+
+def _reviewers_get_or_create(usernames: set[str]) -> dict:
+    User = get_user_model()
+    users = {u.username: u for u in User.objects.filter(username__in=usernames)}
+    for name in sorted(usernames - users.keys()):
+        user = User(username=name)
+        user.set_unusable_password()
+        try:
+            user.full_clean(exclude=["password"])
+        except ValidationError as exc:
+            raise ValueError(f"reviewer {name!r} is not a valid user name: {' '.join(exc.messages)}") from None
+        user.save()
+        roles.grant_role(user, roles.REVIEWER)
+        users[name] = user
+    return users

@@ -1,0 +1,10 @@
+from django.urls import path
+
+from labelqa.review import views
+
+app_name = "review"
+urlpatterns = [
+    path("", views.home, name="home"),
+    path("next/", views.next_batch, name="next"),
+    path("batch/<int:batch_id>/", views.batch, name="batch"),
+]

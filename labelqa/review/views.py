@@ -1,0 +1,76 @@
+"""Reviewer pages: home, leasing the next batch, the batch grid and its submission."""
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_http_methods
+
+from labelqa.catalog.models import Dataset
+from labelqa.permissions import reviewer_required
+from labelqa.review import selectors, services
+
+
+@reviewer_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "review/home.html", {"datasets": selectors.datasets_with_work(request.user)})
+
+
+@reviewer_required
+def next_batch(request: HttpRequest) -> HttpResponse:
+    """Lease the next batch and redirect to it, or say that the queue is empty."""
+    dataset = None
+    if name := request.GET.get("dataset"):
+        dataset = get_object_or_404(Dataset, name=name)
+    label = request.GET.get("label") or None
+    lease = services.batch_lease(reviewer=request.user, dataset=dataset, label=label)
+    if lease is None:
+        return render(request, "review/empty.html", {"dataset": dataset, "label": label})
+    return redirect(_with_queue(reverse("review:batch", args=[lease.batch_id]), request.GET))
+
+
+@reviewer_required
+@require_http_methods(["GET", "POST"])
+def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
+    found = selectors.batch_for_reviewer(batch_id, request.user)
+    if found is None:
+        raise Http404("No such batch.")
+    batch, lease = found
+    if request.method == "POST":
+        return _submit(request, batch)
+    if lease is None:
+        messages.info(request, "That batch is not leased to you; here is your next one.")
+        return redirect("review:next")
+    if lease.submitted_at is not None:
+        messages.info(request, "You already reviewed that batch.")
+        return redirect("review:next")
+    context = {
+        "batch": batch,
+        "lease": lease,
+        "items": selectors.batch_items(batch, request.user),
+        "progress": selectors.reviewer_progress(request.user, batch.dataset),
+        "queue": _queue_params(request.GET),
+    }
+    return render(request, "review/batch.html", context)
+
+
+def _submit(request: HttpRequest, batch) -> HttpResponse:
+    confirmed = {int(v) for v in request.POST.getlist("confirm") if v.isdigit()}
+    try:
+        services.votes_submit(
+            reviewer=request.user, batch_id=batch.pk, token=request.POST.get("lease", ""), confirmed_ids=confirmed
+        )
+    except services.LeaseRefused as exc:
+        messages.error(request, str(exc))
+    return redirect(_with_queue(reverse("review:next"), request.POST))
+
+
+def _queue_params(params) -> dict[str, str]:
+    """Keep only the queue filters (dataset, label) of a request, to carry them from batch to batch."""
+    return {key: params[key] for key in ("dataset", "label") if params.get(key)}
+
+
+def _with_queue(url: str, params) -> str:
+    query = urlencode(_queue_params(params))
+    return f"{url}?{query}" if query else url

@@ -1,0 +1,98 @@
+// Keyboard-first review grid. The page works without this file: it only adds shortcuts and zoom.
+(function () {
+  "use strict";
+  const form = document.getElementById("batch-form");
+  if (!form) return;
+  const KEYS = "1234567890qwertyuiopasdfg";
+  const tiles = Array.from(form.querySelectorAll(".tile"));
+  const boxes = tiles.map((t) => t.querySelector("input[type=checkbox]"));
+  const keymap = document.getElementById("keymap");
+  const zoom = document.getElementById("zoom");
+  const zoomImg = document.getElementById("zoom-img");
+  const tally = document.getElementById("tally");
+  let submitting = false;
+
+  tiles.forEach((tile, i) => {
+    const key = tile.querySelector(".key");
+    if (key && i < KEYS.length) key.textContent = KEYS[i].toUpperCase();
+  });
+
+  function columns() {
+    if (tiles.length < 2) return 1;
+    const top = tiles[0].offsetTop;
+    const n = tiles.findIndex((t) => t.offsetTop !== top);
+    return n === -1 ? tiles.length : n;
+  }
+
+  function update() {
+    const off = boxes.filter((b) => !b.checked).length;
+    tally.textContent = off ? off + " of " + boxes.length + " marked as not fitting" : "All " + boxes.length + " confirmed";
+  }
+
+  function showZoom(i) {
+    const img = tiles[i].querySelector("img");
+    zoomImg.src = img.dataset.original;
+    zoomImg.alt = img.alt + " (original)";
+    if (!zoom.open) zoom.showModal();
+  }
+
+  function focused() {
+    return boxes.indexOf(document.activeElement);
+  }
+
+  form.addEventListener("change", update);
+  form.addEventListener("submit", () => { submitting = true; });
+
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey) return;
+    if (e.key === "?") { e.preventDefault(); keymap.open ? keymap.close() : keymap.showModal(); return; }
+    if (keymap.open || zoom.open) return;  // dialogs handle Esc themselves
+    const i = focused();
+    const key = e.key.toLowerCase();
+    if (e.key === "Enter") {
+      e.preventDefault();
+      if (!submitting) form.requestSubmit();
+      return;
+    }
+    if (key === "z") { e.preventDefault(); showZoom(i >= 0 ? i : 0); return; }
+    const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
+    if (e.key in moves) {
+      e.preventDefault();
+      const next = Math.min(boxes.length - 1, Math.max(0, (i < 0 ? 0 : i + moves[e.key])));
+      boxes[next].focus();
+      return;
+    }
+    const position = KEYS.indexOf(key);
+    if (position >= 0 && position < boxes.length) {
+      e.preventDefault();
+      boxes[position].checked = !boxes[position].checked;
+      boxes[position].focus();
+      update();
+    }
+  });
+
+  // Hold the mouse on an image to zoom; a short click still toggles.
+  tiles.forEach((tile, i) => {
+    let timer = null;
+    tile.addEventListener("pointerdown", () => { timer = setTimeout(() => { timer = "zoomed"; showZoom(i); }, 450); });
+    tile.addEventListener("click", (e) => { if (timer === "zoomed") e.preventDefault(); });
+    ["pointerup", "pointerleave"].forEach((ev) => tile.addEventListener(ev, () => {
+      if (timer && timer !== "zoomed") clearTimeout(timer);
+      if (ev === "pointerleave") timer = null;
+      else if (timer === "zoomed") setTimeout(() => { timer = null; }, 0);
+    }));
+  });
+  zoom.addEventListener("click", (e) => { if (e.target === zoom || e.target === zoomImg) zoom.close(); });
+  form.querySelector("[data-action=help]").addEventListener("click", () => keymap.showModal());
+
+  // Warm the cache with the next batch's thumbnails while this one is reviewed.
+  if (form.dataset.prefetch) {
+    const link = document.createElement("link");
+    link.rel = "prefetch";
+    link.href = form.dataset.prefetch;
+    document.head.appendChild(link);
+  }
+
+  if (boxes.length) boxes[0].focus({ preventScroll: true });
+  update();
+})();

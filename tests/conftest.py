@@ -1,0 +1,59 @@
+"""Fixtures shared by the whole suite: the three roles and a small dataset (as healthchecks' hc/test.py does)."""
+import io
+
+import pytest
+from django.contrib.auth import get_user_model
+
+from labelqa import roles
+from labelqa.catalog.services import predictions_import
+
+PASSWORD = "correct-horse-battery-staple"
+
+
+def make_user(username: str, role: str | None):
+    user = get_user_model().objects.create_user(username=username, password=PASSWORD)
+    if role:
+        roles.grant_role(user, role)
+    return user
+
+
+@pytest.fixture
+def reviewer(db):
+    return make_user("alice", roles.REVIEWER)
+
+
+@pytest.fixture
+def reviewer2(db):
+    return make_user("bob", roles.REVIEWER)
+
+
+@pytest.fixture
+def scientist(db):
+    return make_user("carol", roles.SCIENTIST)
+
+
+@pytest.fixture
+def admin_user(db):
+    return make_user("dave", roles.ADMIN)
+
+
+def seed_csv(counts: dict[str, int], confidence=lambda label, i: 80 + (i * 7) % 20) -> bytes:
+    """Return a headerless seed-format CSV with `counts[label]` images per label."""
+    lines = []
+    for label, n in counts.items():
+        for i in range(n):
+            lines.append(f"images/{label.lower()}-{i:04d}.jpg,{label},{confidence(label, i):.4f}")
+    return ("\n".join(lines) + "\n").encode()
+
+
+@pytest.fixture
+def pets(db, tmp_path):
+    """A dataset of 30 Dog, 10 Cat and 26 Fox predictions (2, 1 and 2 batches of 25)."""
+    predictions_import(
+        dataset_name="pets",
+        stream=io.BytesIO(seed_csv({"Dog": 30, "Cat": 10, "Fox": 26})),
+        images_root=str(tmp_path),
+    )
+    from labelqa.catalog.models import Dataset
+
+    return Dataset.objects.get(name="pets")

@@ -1,0 +1,112 @@
+"""The review HTTP contract (DESIGN.md, "Review flow"), through the test client with CSRF enforced."""
+import re
+
+import pytest
+from django.test import Client
+
+from labelqa.analytics.selectors import report_for_dataset
+from labelqa.review.models import Batch, Vote
+from tests.conftest import PASSWORD
+
+CHECKBOX = re.compile(r'<input type="checkbox" name="confirm" value="(\d+)"[^>]*\bchecked\b')
+
+
+def login(username: str) -> Client:
+    client = Client(enforce_csrf_checks=True)
+    page = client.get("/accounts/login/")
+    token = page.cookies["csrftoken"].value
+    response = client.post(
+        "/accounts/login/", {"username": username, "password": PASSWORD, "csrfmiddlewaretoken": token}
+    )
+    assert response.status_code == 302, "login failed"
+    return client
+
+
+def review_until_empty(client: Client, uncheck_first: bool = True) -> list[tuple[str, list[int], list[int]]]:
+    """Drain the queue like a reviewer: submit each batch with the first box unchecked; return what was sent."""
+    sent = []
+    while True:
+        response = client.get("/review/next/")
+        if response.status_code == 200:
+            assert 'id="queue-empty"' in response.content.decode()
+            return sent
+        assert response.status_code == 302 and "/review/batch/" in response["Location"]
+        page = client.get(response["Location"])
+        html = page.content.decode()
+        ids = [int(i) for i in CHECKBOX.findall(html)]
+        assert 1 <= len(ids) <= 25
+        lease = re.search(r'name="lease" value="([^"]+)"', html).group(1)
+        label = re.search(r'<span class="label-name">([^<]+)</span>', html).group(1)
+        confirmed = ids[1:] if uncheck_first else ids
+        posted = client.post(
+            response["Location"].split("?")[0],
+            {"csrfmiddlewaretoken": client.cookies["csrftoken"].value, "lease": lease, "confirm": confirmed},
+        )
+        assert posted.status_code == 302 and posted["Location"].startswith("/review/next/")
+        sent.append((label, confirmed, [i for i in ids if i not in confirmed]))
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_reviewer_drains_a_dataset_in_the_expected_batches(pets, reviewer):
+    sent = review_until_empty(login(reviewer.username))
+
+    batches_per_label = {}
+    for label, _, _ in sent:
+        batches_per_label[label] = batches_per_label.get(label, 0) + 1
+    assert batches_per_label == {"Dog": 2, "Cat": 1, "Fox": 2}
+    report = report_for_dataset(pets)
+    by_label = {c["label"]: c for c in report["classes"]}
+    for label, n in {"Dog": 30, "Cat": 10, "Fox": 26}.items():
+        confirms = sum(len(c) for lbl, c, _ in sent if lbl == label)
+        disconfirms = sum(len(d) for lbl, _, d in sent if lbl == label)
+        assert by_label[label]["confirmed"] == confirms
+        assert by_label[label]["disconfirmed"] == disconfirms
+        assert by_label[label]["reviewed"] == n
+
+
+@pytest.mark.django_db
+def test_a_post_without_csrf_is_refused(pets, reviewer):
+    client = login(reviewer.username)
+    location = client.get("/review/next/")["Location"]
+    response = client.post(location, {"lease": "x"})
+    assert response.status_code == 403
+    assert Vote.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_submitting_the_same_lease_twice_records_nothing_new(pets, reviewer):
+    client = login(reviewer.username)
+    location = client.get("/review/next/")["Location"]
+    html = client.get(location).content.decode()
+    ids = [int(i) for i in CHECKBOX.findall(html)]
+    lease = re.search(r'name="lease" value="([^"]+)"', html).group(1)
+    csrf = client.cookies["csrftoken"].value
+    client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids})
+    client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": []})
+    assert Vote.objects.count() == len(ids)
+    assert Vote.objects.filter(confirm=True).count() == len(ids)
+    assert Batch.objects.get(pk=int(location.rstrip("/").split("/")[-1])).reviews_done == 1
+
+
+@pytest.mark.django_db
+def test_a_reviewer_never_gets_a_batch_twice_and_two_reviews_per_item_serve_each_batch_twice(pets, reviewer, reviewer2):
+    pets.reviews_per_item = 2
+    pets.save()
+    first = review_until_empty(login(reviewer.username))
+    second = review_until_empty(login(reviewer2.username))
+    assert len(first) == len(second) == 5
+    assert review_until_empty(login(reviewer.username)) == []
+    assert all(b.reviews_done == 2 for b in Batch.objects.all())
+    assert Vote.objects.count() == 2 * 66
+
+
+@pytest.mark.django_db
+def test_anonymous_users_are_sent_to_login_and_wrong_roles_get_403(pets, scientist):
+    anonymous = Client()
+    for url in ("/review/", "/review/next/", "/analytics/", "/datasets/"):
+        response = anonymous.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+    client = login(scientist.username)
+    assert client.get("/review/next/").status_code == 403
+    assert client.get("/datasets/").status_code == 403
+    assert client.get("/analytics/").status_code == 200
