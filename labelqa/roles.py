@@ -1,5 +1,5 @@
 """The three roles, as Django groups with permissions (DESIGN.md, "Who uses it")."""
-from django.contrib.auth.models import Group
+from django.contrib.auth.models import Group, Permission
 
 REVIEWER = "reviewer"
 ADMIN = "admin"
@@ -30,9 +30,8 @@ def sync_role_groups(group_model, permission_model) -> None:
                 )
             )
         else:
-            q = [p.split(".") for p in ROLE_PERMISSIONS[role]]
             perms = permission_model.objects.none()
-            for app_label, codename in q:
+            for app_label, codename in (p.split(".") for p in ROLE_PERMISSIONS[role]):
                 perms |= permission_model.objects.filter(content_type__app_label=app_label, codename=codename)
         group.permissions.set(perms)
 
@@ -41,7 +40,11 @@ def grant_role(user, role: str) -> None:
     """Add `user` to the role's group; admins also get into the Django admin."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLES)}")
-    user.groups.add(Group.objects.get(name=role))
+    group = Group.objects.filter(name=role).first()
+    if group is None:  # the data migration made them; a flushed database (tests, manual cleanup) has lost them
+        sync_role_groups(Group, Permission)
+        group = Group.objects.get(name=role)
+    user.groups.add(group)
     if role == ADMIN and not user.is_staff:
         user.is_staff = True
         user.save(update_fields=["is_staff"])

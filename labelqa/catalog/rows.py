@@ -93,7 +93,9 @@ def text_lines(stream: IO[bytes]) -> Iterator[str]:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RowsRejected(
-                [f"line {number}: is not valid UTF-8 (byte {exc.start + 1}); save the file as UTF-8 and retry"], 1
+                [f"line {number}: is not valid UTF-8 text (byte {exc.start + 1}); "
+                 "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"],
+                1,
             ) from None
 
 

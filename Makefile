@@ -1,0 +1,41 @@
+# labelqa entry points. Run `make install` once, then `make demo` or `make test`.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PIP := $(VENV)/bin/pip
+# Tests talk to real services; these defaults are the local PostgreSQL and Redis.
+TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/labelqa
+TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+
+.PHONY: install system-deps demo test lint bench
+
+install: system-deps $(VENV)/.installed
+
+$(VENV)/.installed: requirements.txt requirements-dev.txt
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PIP) install --quiet --disable-pip-version-check -r requirements.txt -r requirements-dev.txt
+	touch $@
+
+# Debian's Chromium drives the browser tests (Playwright's own browser download cannot run here).
+system-deps:
+	@if ! command -v chromium >/dev/null 2>&1; then \
+	  if [ "$$(id -u)" = 0 ]; then apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium fonts-dejavu-core; \
+	  else echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; fi; \
+	fi
+
+demo: install
+	$(PY) manage.py migrate --noinput
+	$(PY) manage.py collectstatic --noinput -v0
+	$(PY) manage.py load_demo
+	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
+	$(VENV)/bin/gunicorn labelqa.wsgi -b 127.0.0.1:8000 --workers 2 --access-logfile -
+
+test: install
+	$(PY) manage.py collectstatic --noinput -v0
+	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
+	  $(PY) -m pytest
+
+lint:
+	$(VENV)/bin/ruff check .
+
+bench:
+	$(PY) bench/classify.py

@@ -1,0 +1,103 @@
+"""export_report and export_labels on a small table whose answers are worked out by hand."""
+import csv
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labelqa.catalog.services import predictions_import
+
+PREDICTIONS = """image,label,confidence
+d1.jpg,Dog,81
+d2.jpg,Dog,86
+d3.jpg,Dog,96
+d4.jpg,Dog,99
+d5.jpg,Dog,100
+c1.jpg,Cat,97
+c2.jpg,Cat,50
+"""
+# d1: 2 confirms -> confirmed; d2: confirm+disconfirm -> split (unanimous) / split (majority tie);
+# d3: 2 disconfirms; d4: 2 confirms + 1 disconfirm -> split (unanimous) / confirmed (majority);
+# d5 unreviewed; c1 confirmed; c2 is below 80 and not in the report.
+VOTES = """image,reviewer,verdict
+d1.jpg,r1,confirm
+d1.jpg,r2,confirm
+d2.jpg,r1,confirm
+d2.jpg,r2,disconfirm
+d3.jpg,r1,disconfirm
+d3.jpg,r2,disconfirm
+d4.jpg,r1,confirm
+d4.jpg,r2,confirm
+d4.jpg,r3,disconfirm
+c1.jpg,r1,confirm
+c2.jpg,r1,disconfirm
+"""
+
+
+@pytest.fixture
+def voted(db, tmp_path):
+    predictions_import(dataset_name="zoo", stream=io.BytesIO(PREDICTIONS.encode()), images_root=str(tmp_path))
+    votes = tmp_path / "votes.csv"
+    votes.write_text(VOTES)
+    call_command("import_votes", str(votes), "--dataset", "zoo")
+
+
+def export(*args) -> str:
+    out = io.StringIO()
+    call_command(*args, stdout=out)
+    return out.getvalue()
+
+
+def test_the_json_report_matches_the_hand_computed_table(voted):
+    report = json.loads(export("export_report", "--dataset", "zoo", "--format", "json"))
+    assert report["edges"] == [80, 85, 90, 95, 100]
+    assert report["consensus"] == "unanimous" and report["max_error_ratio"] == 0.1
+    dog, = (c for c in report["classes"] if c["label"] == "Dog")
+    assert (dog["total"], dog["reviewed"], dog["confirmed"], dog["disconfirmed"], dog["split"]) == (5, 4, 1, 1, 2)
+    assert dog["accuracy"] == 0.25
+    buckets = [(b["low"], b["high"], b["total"], b["reviewed"], b["incorrect"], b["accuracy"]) for b in dog["buckets"]]
+    assert buckets == [(80, 85, 1, 1, 0, 1.0), (85, 90, 1, 1, 1, 0.0), (90, 95, 0, 0, 0, None), (95, 100, 3, 2, 2, 0.0)]
+    assert dog["threshold"] == 100 and dog["withhold"] is True
+    cat, = (c for c in report["classes"] if c["label"] == "Cat")
+    assert (cat["total"], cat["reviewed"], cat["confirmed"]) == (1, 1, 1)
+    assert cat["threshold"] == 80 and cat["withhold"] is False
+    assert report["totals"]["total"] == 6 and report["totals"]["reviewed"] == 5
+    # Averages skip classes without data in a column instead of counting them as 0%.
+    assert report["class_average"]["buckets"] == [1.0, 0.0, None, 0.5]
+    assert report["class_average"]["accuracy"] == pytest.approx((0.25 + 1.0) / 2)
+
+
+def test_majority_consensus_breaks_the_two_to_one_vote(voted):
+    report = json.loads(export("export_report", "--dataset", "zoo", "--consensus", "majority"))
+    dog, = (c for c in report["classes"] if c["label"] == "Dog")
+    assert (dog["confirmed"], dog["disconfirmed"], dog["split"]) == (2, 1, 1)
+
+
+def test_the_csv_report_has_the_seed_layout(voted, tmp_path):
+    out = tmp_path / "report.csv"
+    call_command("export_report", "--dataset", "zoo", "--format", "csv", "--edges", "80,90,100", "--out", str(out))
+    rows = list(csv.reader(out.open()))
+    assert rows[0][:6] == ["label", "total", "confirmed", "disconfirmed", "split", "% correct"]
+    assert rows[0][6:9] == ["80-90 total", "80-90 incorrect", "80-90 % correct"]
+    assert [r[0] for r in rows[1:]] == ["Cat", "Dog", "TOTALS", "CLASS AVERAGE"]
+
+
+def test_bad_edges_are_refused_with_a_clear_message(voted):
+    with pytest.raises(CommandError, match="strictly increasing"):
+        export("export_report", "--dataset", "zoo", "--edges", "90,80")
+    with pytest.raises(CommandError, match="no dataset named 'nope'"):
+        export("export_report", "--dataset", "nope")
+
+
+def test_export_labels_gives_one_row_per_image_with_its_status(voted):
+    rows = list(csv.DictReader(io.StringIO(export("export_labels", "--dataset", "zoo", "--format", "csv"))))
+    assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms"]
+    status = {r["image"]: (r["status"], r["confirms"], r["disconfirms"]) for r in rows}
+    assert status == {
+        "c1.jpg": ("confirmed", "1", "0"), "c2.jpg": ("disconfirmed", "0", "1"), "d1.jpg": ("confirmed", "2", "0"),
+        "d2.jpg": ("split", "1", "1"), "d3.jpg": ("disconfirmed", "0", "2"), "d4.jpg": ("split", "2", "1"),
+        "d5.jpg": ("unreviewed", "0", "0"),
+    }
+    lines = export("export_labels", "--dataset", "zoo", "--format", "jsonl", "--consensus", "majority").splitlines()
+    assert {json.loads(line)["image"]: json.loads(line)["status"] for line in lines}["d4.jpg"] == "confirmed"

@@ -1,0 +1,126 @@
+"""import_predictions: good files land with their batches; any bad line refuses the whole file."""
+import io
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.rows import RowsRejected
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch
+
+
+def counts() -> tuple[int, int, int, int]:
+    return Dataset.objects.count(), Image.objects.count(), Prediction.objects.count(), Batch.objects.count()
+
+
+def write(tmp_path, text: str | bytes, name="predictions.csv"):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+@pytest.mark.django_db
+def test_the_seed_headerless_format_imports_with_full_batches_of_one_label(tmp_path, capsys):
+    rows = [f"images/crayfish-image_{i:04d}.jpg,Crawdad,{90 + i / 10:.2f}" for i in range(27)]
+    rows += ["images/cat-1.jpg,Cat,85.5"]
+    call_command("import_predictions", str(write(tmp_path, "\n".join(rows))), "--dataset", "seed")
+
+    dataset = Dataset.objects.get(name="seed")
+    assert dataset.images_root == str(tmp_path.resolve())
+    assert Prediction.objects.filter(dataset=dataset).count() == 28
+    sizes = sorted(
+        (b.label, b.predictions.count()) for b in Batch.objects.filter(dataset=dataset)
+    )
+    assert sizes == [("Cat", 1), ("Crawdad", 2), ("Crawdad", 25)]
+    assert Prediction.objects.get(image__path="images/crayfish-image_0003.jpg").confidence == pytest.approx(90.3)
+    assert "Imported 28 predictions" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_a_headed_csv_keeps_extra_columns_as_metadata_and_reads_fractions(tmp_path):
+    text = '\ufeffimage,source,label,confidence\r\na.jpg,cam 1,"Dog, large",0.97\r\nb.jpg,cam 2,Cat,0.5\r\n'
+    call_command("import_predictions", str(write(tmp_path, text)), "--dataset", "headed")
+    dog = Prediction.objects.get(image__path="a.jpg")
+    assert dog.label == "Dog, large"
+    assert dog.confidence == pytest.approx(97.0)
+    assert dog.image.metadata == {"source": "cam 1"}
+
+
+@pytest.mark.django_db
+def test_min_confidence_skips_rows_below_it(tmp_path):
+    text = "a.jpg,Dog,79.9\nb.jpg,Dog,80\nc.jpg,Dog,99\n"
+    call_command("import_predictions", str(write(tmp_path, text)), "--dataset", "d", "--min-confidence", "80")
+    assert sorted(Image.objects.values_list("path", flat=True)) == ["b.jpg", "c.jpg"]
+
+
+@pytest.mark.django_db
+def test_batch_size_and_reviews_per_item_are_stored_on_the_dataset(tmp_path):
+    text = "".join(f"{i}.jpg,Dog,90\n" for i in range(7))
+    call_command(
+        "import_predictions", str(write(tmp_path, text)), "--dataset", "d", "--batch-size", "3",
+        "--reviews-per-item", "2",
+    )
+    dataset = Dataset.objects.get(name="d")
+    assert (dataset.batch_size, dataset.reviews_per_item) == (3, 2)
+    assert sorted(b.predictions.count() for b in dataset.batches.all()) == [1, 3, 3]
+
+
+BAD_FILES = {
+    "non-numeric": ("a.jpg,Dog,90\nb.jpg,Dog,high\n", ["line 2: confidence 'high' is not a number"]),
+    "nan": ("a.jpg,Dog,nan\n", ["line 1: confidence 'nan' is not a finite number"]),
+    "negative": ("a.jpg,Dog,-1\n", ["line 1: confidence '-1' is negative"]),
+    "over 100": ("a.jpg,Dog,100.5\n", ["line 1: confidence '100.5' is above 100"]),
+    "missing field": ("a.jpg,Dog\n", ["line 1: expected 3 fields image,label,confidence but found 2"]),
+    "empty label": ("a.jpg, ,90\n", ["line 1: label is empty"]),
+    "duplicate": ("a.jpg,Dog,90\nb.jpg,Dog,91\na.jpg,Cat,92\n", ["line 3: image 'a.jpg' already appears on line 1"]),
+    "escape": ("../etc/passwd,Dog,90\n", ["line 1: image path '../etc/passwd' escapes the images root"]),
+    "absolute": ("/etc/passwd,Dog,90\n", ["line 1: image path '/etc/passwd' is absolute"]),
+    "invalid utf-8": (b"a.jpg,Dog,90\nb\xff.jpg,Dog,90\n", ["line 2: is not valid UTF-8"]),
+    "empty file": ("", ["the file holds no prediction rows"]),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
+    "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", sorted(BAD_FILES))
+def test_a_bad_file_exits_non_zero_naming_the_line_and_changes_nothing(tmp_path, case):
+    text, expected = BAD_FILES[case]
+    before = counts()
+    with pytest.raises(CommandError) as error:
+        call_command("import_predictions", str(write(tmp_path, text)), "--dataset", "bad")
+    for fragment in expected:
+        assert fragment in str(error.value)
+    assert "nothing was imported" in str(error.value)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
+    text = "".join(f"{i}.jpg,Dog,x\n" for i in range(130))
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="d", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
+    assert len(error.value.errors) == 100 and error.value.total == 130
+    assert error.value.message().splitlines()[-1] == "... and 30 more bad lines"
+    assert error.value.errors[0] == "line 1: confidence 'x' is not a number"
+
+
+@pytest.mark.django_db
+def test_an_image_already_in_the_dataset_is_refused(pets, tmp_path):
+    before = counts()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(
+            dataset_name="pets", stream=io.BytesIO(b"new.jpg,Dog,90\nimages/dog-0001.jpg,Dog,90\n"),
+            images_root=pets.images_root,
+        )
+    assert error.value.errors == ["line 2: image 'images/dog-0001.jpg' is already in dataset 'pets'"]
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_quoted_label_spanning_lines_keeps_later_line_numbers_right(tmp_path):
+    text = 'a.jpg,"Dog\nlarge",90\nb.jpg,Cat,bad\n'
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="d", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
+    assert error.value.errors == ["line 3: confidence 'bad' is not a number"]
