@@ -122,8 +122,8 @@ LABELQA_DEVICE = env.str("LABELQA_DEVICE", default="auto")
 LABELQA_LEASE_TTL_SECONDS = env.int("LABELQA_LEASE_TTL_SECONDS", default=600)
 
 # Celery: a broker URL means real workers; none means tasks run in-process (and we say so).
-CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")
+CELERY_BROKER_URL = env.str("CELERY_BROKER_URL", default="") or "memory://localhost/"
 CELERY_TASK_EAGER_PROPAGATES = True
 CELERY_RESULT_BACKEND = None
 CELERY_TASK_IGNORE_RESULT = True

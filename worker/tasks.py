@@ -2,6 +2,7 @@
 from celery import shared_task
 from django.db import DatabaseError
 
+from labelqa.catalog.classification import classification_execute
 from labelqa.review.services import tallies_refresh
 
 
@@ -9,3 +10,10 @@ from labelqa.review.services import tallies_refresh
 def refresh_tallies(dataset_id: int) -> int:
     """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed."""
     return tallies_refresh(dataset_id=dataset_id)
+
+
+# Routed to the `gpu` queue (settings.CELERY_TASK_ROUTES); a killed worker's run is redelivered and resumes.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)
+def classify_run(run_id: int) -> None:
+    """Classify the images of a run that have no prediction yet."""
+    classification_execute(run_id)

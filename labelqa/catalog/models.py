@@ -81,3 +81,32 @@ class Prediction(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} ({self.confidence:.2f}%)"
+
+
+class ClassificationRun(models.Model):
+    """One run of the classifier over a folder or S3 prefix: a row with a status, claimed by one worker."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="classification_runs")
+    source = models.CharField(max_length=1000, help_text="Directory or s3://bucket/prefix of the images.")
+    model = models.CharField(max_length=1000)
+    batch_size = models.PositiveIntegerField(null=True, blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0, help_text="Images that could not be classified.")
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset} · {self.source} ({self.status})"

@@ -124,6 +124,16 @@ def _create_predictions(dataset: Dataset, rows: list[PredictionRow], model_name:
     return len(batches)
 
 
+def create_batches_for_unbatched(dataset: Dataset) -> int:
+    """Put every prediction of the dataset that is in no batch into new batches; return how many were made."""
+    rows = list(Prediction.objects.filter(dataset=dataset, batch__isnull=True).values_list("id", "label"))
+    groups = batch_groups(rows, key=lambda r: r[1], size=dataset.batch_size, seed=dataset.shuffle_seed)
+    batches = Batch.objects.bulk_create([Batch(dataset=dataset, label=label) for label, _ in groups], batch_size=CHUNK)
+    for batch, (_, members) in zip(batches, groups):
+        Prediction.objects.filter(pk__in=[pid for pid, _ in members]).update(batch=batch)
+    return len(batches)
+
+
 def batch_groups(items: Iterable, *, key, size: int, seed: int) -> list[tuple[str, list]]:
     """Split items into (label, members) groups of at most `size`, one label each, packed full.
 

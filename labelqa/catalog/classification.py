@@ -1,0 +1,94 @@
+"""Classifier runs: start one, and execute it (claimed once, resumable, bad images flagged, not fatal)."""
+from __future__ import annotations
+
+import logging
+
+from django.conf import settings
+from django.db import transaction
+from django.utils import timezone
+
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
+from labelqa.catalog.services import chunks, create_batches_for_unbatched, dataset_get_or_create
+from worker.sources import full_key, list_images, read_image_bytes
+
+log = logging.getLogger("labelqa")
+SAVE_EVERY = 256  # results are written in chunks so a killed run loses at most one chunk
+
+
+def classification_start(
+    *, dataset_name: str, source: str, model: str | None = None, batch_size: int | None = None
+) -> ClassificationRun:
+    """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit."""
+    from worker.tasks import classify_run
+
+    with transaction.atomic():
+        dataset = dataset_get_or_create(name=dataset_name, images_root=source)
+        run = ClassificationRun.objects.create(
+            dataset=dataset, source=source, model=model or settings.LABELQA_MODEL, batch_size=batch_size
+        )
+        transaction.on_commit(lambda: classify_run.delay(run.pk))
+    return run
+
+
+def classification_execute(run_id: int) -> ClassificationRun:
+    """Claim the run and classify every image of its source that has no prediction yet.
+
+    A conditional update claims the run, so two workers never execute one run; a run left
+    `running` by a killed worker is claimed again and resumes where it stopped.
+    """
+    claimed = ClassificationRun.objects.filter(
+        pk=run_id, status__in=[ClassificationRun.Status.QUEUED, ClassificationRun.Status.RUNNING]
+    ).update(status=ClassificationRun.Status.RUNNING, started_at=timezone.now())
+    run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
+    if claimed != 1:
+        return run
+    try:
+        _classify(run)
+    except Exception as exc:
+        run.status, run.error, run.finished_at = ClassificationRun.Status.FAILED, str(exc)[:2000], timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
+        raise
+    return run
+
+
+def _classify(run: ClassificationRun) -> None:
+    from worker.classifier import Classifier
+
+    dataset = run.dataset
+    paths = list(list_images(run.source))
+    seen = set(Image.objects.filter(dataset=dataset).values_list("path", flat=True))
+    todo = [p for p in paths if p not in seen]
+    run.total, run.done = len(paths), len(paths) - len(todo)
+    run.save(update_fields=["total", "done"])
+    if todo:
+        classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
+        keys = {full_key(run.source, p): p for p in todo}
+        results = classifier.classify(list(keys), read_bytes=read_image_bytes)
+        for chunk in chunks(results, SAVE_EVERY):
+            _save_results(dataset, run, classifier.model_name, [(keys[r.key], r) for r in chunk])
+    with transaction.atomic():
+        create_batches_for_unbatched(dataset)
+        run.status, run.finished_at = ClassificationRun.Status.DONE, timezone.now()
+        run.save(update_fields=["status", "finished_at"])
+
+
+@transaction.atomic
+def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list) -> None:
+    images = Image.objects.bulk_create(
+        [Image(dataset=dataset, path=path, problem=r.problem or "") for path, r in results],
+        ignore_conflicts=False,
+    )
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                dataset=dataset, image=image, label=r.label[:200], confidence=r.confidence,
+                model_name=model_name, top_k=[list(t) for t in r.top5],
+            )
+            for image, (_, r) in zip(images, results)
+            if r.problem is None
+        ]
+    )
+    flagged = sum(r.problem is not None for _, r in results)
+    ClassificationRun.objects.filter(pk=run.pk).update(done=run.done + len(results), flagged=run.flagged + flagged)
+    run.done += len(results)
+    run.flagged += flagged

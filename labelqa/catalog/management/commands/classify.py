@@ -1,0 +1,51 @@
+import time
+
+from django.conf import settings
+from django.core.management.base import BaseCommand, CommandError
+
+from labelqa.catalog.classification import classification_start
+from labelqa.catalog.models import ClassificationRun
+
+
+class Command(BaseCommand):
+    help = (
+        "Run the classifier over a folder or s3://bucket/prefix and import its predictions into a dataset "
+        "(on the Celery gpu queue when CELERY_BROKER_URL is set, else in this process)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("--dataset", required=True)
+        parser.add_argument("--images", required=True, help="Directory or s3://bucket/prefix of the images.")
+        parser.add_argument("--model", help="efficientnet-lite0 (default) or a TorchScript file with labels beside it.")
+        parser.add_argument("--batch-size", type=int, help="Images per forward pass (default: automatic).")
+        parser.add_argument("--no-wait", action="store_true", help="Queue the run and return at once.")
+
+    def handle(self, *args, **options):
+        source = options["images"]
+        try:
+            run = classification_start(
+                dataset_name=options["dataset"], source=source, model=options["model"],
+                batch_size=options["batch_size"],
+            )
+        except ValueError as exc:
+            raise CommandError(str(exc))
+        if settings.CELERY_TASK_ALWAYS_EAGER or not options["no_wait"]:
+            run = self._wait(run.pk)
+        else:
+            self.stdout.write(f"Queued run {run.pk} on the gpu queue")
+            return
+        if run.status == ClassificationRun.Status.FAILED:
+            raise CommandError(f"run {run.pk} failed: {run.error}")
+        flagged = f", {run.flagged} flagged as unreadable" if run.flagged else ""
+        self.stdout.write(f"Classified {run.done} images into {run.dataset.name!r}{flagged}")
+
+    def _wait(self, run_id: int) -> ClassificationRun:
+        last = None
+        while True:
+            run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
+            if (run.status, run.done) != last:
+                self.stderr.write(f"{run.status}: {run.done}/{run.total}")
+                last = (run.status, run.done)
+            if run.status in (ClassificationRun.Status.DONE, ClassificationRun.Status.FAILED):
+                return run
+            time.sleep(1)
