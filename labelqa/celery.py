@@ -1,4 +1,5 @@
 """The Celery application: broker and routing come from Django settings."""
+
 import os
 
 from celery import Celery

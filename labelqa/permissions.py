@@ -1,4 +1,5 @@
 """Role checks for views: anonymous users never get here (LoginRequiredMiddleware); wrong roles get 403."""
+
 from django.contrib.auth.decorators import user_passes_test
 from django.core.exceptions import PermissionDenied
 
@@ -7,6 +8,7 @@ from labelqa.roles import ANALYTICS_PERM, MANAGE_PERM, REVIEW_PERM
 
 def role_required(*perms: str):
     """Allow users holding any of `perms` (superusers hold all); refuse the rest with 403."""
+
     def check(user):
         if any(user.has_perm(p) for p in perms):
             return True

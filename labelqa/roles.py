@@ -1,4 +1,5 @@
 """The three roles, as Django groups with permissions (DESIGN.md, "Who uses it")."""
+
 from django.contrib.auth.models import Group, Permission
 
 REVIEWER = "reviewer"

@@ -1,4 +1,5 @@
 """Django settings for labelqa: every value comes from the environment (see README, "Configuration")."""
+
 from pathlib import Path
 
 import environ

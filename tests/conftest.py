@@ -1,4 +1,5 @@
 """Fixtures shared by the whole suite: the three roles and a small dataset (as healthchecks' hc/test.py does)."""
+
 import io
 
 import pytest

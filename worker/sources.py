@@ -1,4 +1,5 @@
 """Find and read images in a local folder or under an S3 prefix (no Django: runs in decode processes)."""
+
 from __future__ import annotations
 
 import functools

@@ -1,4 +1,5 @@
 """Celery tasks: thin, id-taking, idempotent shells over services. Only here are retry and ack settings."""
+
 from celery import shared_task
 from django.db import DatabaseError
 

@@ -1,4 +1,5 @@
 """Corrected labels, one row per image, streamed as CSV or JSON Lines."""
+
 from __future__ import annotations
 
 import csv

@@ -1,4 +1,5 @@
 """Shape of the report parameters, shared by the analytics page and the export commands."""
+
 from django import forms
 
 from labelqa.analytics.selectors import DEFAULT_EDGES, DEFAULT_MAX_ERROR_RATIO
@@ -21,7 +22,9 @@ class ReportParamsForm(forms.Form):
         initial=",".join(str(e) for e in DEFAULT_EDGES), required=False, help_text="Bucket edges in percent."
     )
     max_error_ratio = forms.FloatField(
-        initial=DEFAULT_MAX_ERROR_RATIO, min_value=0, required=False,
+        initial=DEFAULT_MAX_ERROR_RATIO,
+        min_value=0,
+        required=False,
         help_text="Incorrect per correct allowed above the threshold (0.1 = 1 in 10).",
     )
     consensus = forms.ChoiceField(choices=[("", "dataset default"), *Consensus.choices], required=False)

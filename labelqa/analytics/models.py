@@ -1,4 +1,5 @@
 """Analytics stores nothing of its own; this model only carries its permission."""
+
 from django.db import models
 
 
@@ -7,3 +8,6 @@ class AnalyticsAccess(models.Model):
         managed = False
         default_permissions = ()
         permissions = [("view_analytics", "Open analytics and export reports and labels")]
+
+    def __str__(self) -> str:
+        return "analytics access"

@@ -1,10 +1,11 @@
 """Reads for analytics: the database aggregates, the pure core (stats, consensus, report) assembles."""
+
 from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
 
-from django.db.models import Case, Count, F, FloatField, IntegerField, Q, Sum, When
+from django.db.models import Case, Count, F, IntegerField, Q, When
 from django.db.models.functions import Floor
 
 from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
@@ -64,9 +65,7 @@ def report_for_dataset(
         raise ValueError(f"consensus must be one of {', '.join(Consensus.values)}, not {consensus!r}")
     # Votes are saved synchronously; tallies catch up here if a worker has not got to them yet.
     tallies_refresh(dataset_id=dataset.pk)
-    in_range = Prediction.objects.filter(
-        dataset=dataset, confidence__gte=edges[0], confidence__lte=edges[-1]
-    )
+    in_range = Prediction.objects.filter(dataset=dataset, confidence__gte=edges[0], confidence__lte=edges[-1])
     if consensus == Consensus.DAWID_SKENE:
         cells, levels = _dawid_skene_cells(dataset, in_range, edges)
     else:

@@ -1,4 +1,5 @@
 """Analytics pages for data scientists and admins: the class × bucket table and its downloads."""
+
 import json
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse

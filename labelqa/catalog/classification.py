@@ -1,4 +1,5 @@
 """Classifier runs: start one, and execute it (claimed once, resumable, bad images flagged, not fatal)."""
+
 from __future__ import annotations
 
 import logging
@@ -81,10 +82,14 @@ def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, res
     Prediction.objects.bulk_create(
         [
             Prediction(
-                dataset=dataset, image=image, label=r.label[:200], confidence=r.confidence,
-                model_name=model_name, top_k=[list(t) for t in r.top5],
+                dataset=dataset,
+                image=image,
+                label=r.label[:200],
+                confidence=r.confidence,
+                model_name=model_name,
+                top_k=[list(t) for t in r.top5],
             )
-            for image, (_, r) in zip(images, results)
+            for image, (_, r) in zip(images, results, strict=True)
             if r.problem is None
         ]
     )

@@ -8,11 +8,14 @@ class PredictionUploadForm(forms.Form):
     dataset = forms.CharField(max_length=100, help_text="Created when missing.")
     file = forms.FileField(help_text="CSV: image,label,confidence (headerless, or with a header row).")
     images_root = forms.CharField(
-        max_length=1000, required=False,
+        max_length=1000,
+        required=False,
         help_text="Server directory or s3://bucket/prefix the image paths are relative to.",
     )
     confidence_scale = forms.ChoiceField(choices=[(s, s) for s in CONFIDENCE_SCALES], initial="auto")
-    min_confidence = forms.FloatField(required=False, min_value=0, max_value=100, help_text="Percent; lower rows are skipped.")
+    min_confidence = forms.FloatField(
+        required=False, min_value=0, max_value=100, help_text="Percent; lower rows are skipped."
+    )
     batch_size = forms.IntegerField(required=False, min_value=1, max_value=25, initial=25)
     reviews_per_item = forms.IntegerField(required=False, min_value=1, max_value=25, initial=1)
 

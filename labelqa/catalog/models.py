@@ -1,4 +1,5 @@
 """Datasets, their images and the model's prediction for each image."""
+
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -14,9 +15,7 @@ class Dataset(models.Model):
     images_root = models.CharField(
         max_length=1000, blank=True, help_text="Local directory or s3://bucket/prefix the image paths are relative to."
     )
-    batch_size = models.PositiveSmallIntegerField(
-        default=25, validators=[MinValueValidator(1), MaxValueValidator(25)]
-    )
+    batch_size = models.PositiveSmallIntegerField(default=25, validators=[MinValueValidator(1), MaxValueValidator(25)])
     reviews_per_item = models.PositiveSmallIntegerField(
         default=1, validators=[MinValueValidator(1), MaxValueValidator(25)]
     )

@@ -1,4 +1,5 @@
 """Read and validate prediction and vote files row by row, naming each bad line (no Django here)."""
+
 from __future__ import annotations
 
 import csv
@@ -93,8 +94,10 @@ def text_lines(stream: IO[bytes]) -> Iterator[str]:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
             raise RowsRejected(
-                [f"line {number}: is not valid UTF-8 text (byte {exc.start + 1}); "
-                 "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"],
+                [
+                    f"line {number}: is not valid UTF-8 text (byte {exc.start + 1}); "
+                    "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"
+                ],
                 1,
             ) from None
 

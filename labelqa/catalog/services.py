@@ -1,4 +1,5 @@
 """Writes to the catalog: datasets, prediction imports and the batches they form."""
+
 from __future__ import annotations
 
 import io
@@ -100,14 +101,10 @@ def predictions_import(
 def _create_predictions(dataset: Dataset, rows: list[PredictionRow], model_name: str) -> int:
     """Insert images and predictions in bulk, each prediction already in its batch; return the batch count."""
     groups = batch_groups(rows, key=lambda r: r.label, size=dataset.batch_size, seed=dataset.shuffle_seed)
-    batches = Batch.objects.bulk_create(
-        [Batch(dataset=dataset, label=label) for label, _ in groups], batch_size=CHUNK
-    )
-    batch_of = {id(row): batch for batch, (_, members) in zip(batches, groups) for row in members}
+    batches = Batch.objects.bulk_create([Batch(dataset=dataset, label=label) for label, _ in groups], batch_size=CHUNK)
+    batch_of = {id(row): batch for batch, (_, members) in zip(batches, groups, strict=True) for row in members}
     for chunk in chunks(rows):
-        images = Image.objects.bulk_create(
-            [Image(dataset=dataset, path=r.image, metadata=r.metadata) for r in chunk]
-        )
+        images = Image.objects.bulk_create([Image(dataset=dataset, path=r.image, metadata=r.metadata) for r in chunk])
         Prediction.objects.bulk_create(
             [
                 Prediction(
@@ -118,7 +115,7 @@ def _create_predictions(dataset: Dataset, rows: list[PredictionRow], model_name:
                     model_name=model_name,
                     batch=batch_of[id(r)],
                 )
-                for image, r in zip(images, chunk)
+                for image, r in zip(images, chunk, strict=True)
             ]
         )
     return len(batches)
@@ -129,7 +126,7 @@ def create_batches_for_unbatched(dataset: Dataset) -> int:
     rows = list(Prediction.objects.filter(dataset=dataset, batch__isnull=True).values_list("id", "label"))
     groups = batch_groups(rows, key=lambda r: r[1], size=dataset.batch_size, seed=dataset.shuffle_seed)
     batches = Batch.objects.bulk_create([Batch(dataset=dataset, label=label) for label, _ in groups], batch_size=CHUNK)
-    for batch, (_, members) in zip(batches, groups):
+    for batch, (_, members) in zip(batches, groups, strict=True):
         Prediction.objects.filter(pk__in=[pid for pid, _ in members]).update(batch=batch)
     return len(batches)
 
@@ -151,12 +148,19 @@ def batch_groups(items: Iterable, *, key, size: int, seed: int) -> list[tuple[st
 
 
 PLACEHOLDER_SVG = (
-    '<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 256 256"><rect width="256" height="256" fill="#eee"/>'
-    '<text x="128" y="132" font-family="sans-serif" font-size="18" text-anchor="middle" fill="#a33">'
-    "image unavailable</text></svg>"
-).encode()
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "WEBP": "image/webp", "GIF": "image/gif",
-                 "BMP": "image/bmp", "TIFF": "image/tiff", "AVIF": "image/avif"}
+    b'<svg xmlns="http://www.w3.org/2000/svg" viewBox="0 0 256 256"><rect width="256" height="256" fill="#eee"/>'
+    b'<text x="128" y="132" font-family="sans-serif" font-size="18" text-anchor="middle" fill="#a33">'
+    b"image unavailable</text></svg>"
+)
+CONTENT_TYPES = {
+    "JPEG": "image/jpeg",
+    "PNG": "image/png",
+    "WEBP": "image/webp",
+    "GIF": "image/gif",
+    "BMP": "image/bmp",
+    "TIFF": "image/tiff",
+    "AVIF": "image/avif",
+}
 
 
 def image_flag(image: Image, problem: str) -> None:

@@ -1,4 +1,5 @@
 """Read images from a dataset's images root (a local directory or s3://bucket/prefix) and cache thumbnails."""
+
 from __future__ import annotations
 
 import functools

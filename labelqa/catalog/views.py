@@ -1,4 +1,5 @@
 """Dataset management for admins, and image serving behind the session for everyone with a role."""
+
 from django.contrib import messages
 from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse

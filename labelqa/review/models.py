@@ -1,4 +1,5 @@
 """Review batches, the leases that hand them to reviewers, and the votes reviewers cast."""
+
 import uuid
 
 from django.conf import settings

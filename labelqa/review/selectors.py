@@ -1,4 +1,5 @@
 """Reads of the review flow."""
+
 from __future__ import annotations
 
 from django.db.models import Count, F, Q
@@ -23,8 +24,7 @@ def datasets_with_work(reviewer) -> list[dict]:
         labels.setdefault(row["dataset_id"], []).append(row)
     datasets = Dataset.objects.filter(pk__in=labels).order_by("name")
     return [
-        {"dataset": d, "labels": labels[d.pk], "batches": sum(r["batches"] for r in labels[d.pk])}
-        for d in datasets
+        {"dataset": d, "labels": labels[d.pk], "batches": sum(r["batches"] for r in labels[d.pk])} for d in datasets
     ]
 
 

@@ -1,4 +1,5 @@
 """Writes of the review flow: leasing batches, recording votes and keeping each image's tally in step."""
+
 from __future__ import annotations
 
 import uuid
@@ -117,8 +118,10 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
                 )
         prediction_ids = list(batch.predictions.values_list("id", flat=True))
         _votes_upsert(
-            [Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
-             for pid in prediction_ids]
+            [
+                Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
+                for pid in prediction_ids
+            ]
         )
         lease.submitted_at = now
         lease.save(update_fields=["submitted_at"])
@@ -155,6 +158,7 @@ def tallies_refresh(*, dataset_id: int) -> int:
 
     Recomputing (never incrementing) makes this safe to run twice or concurrently.
     """
+
     def count(confirm: bool):
         votes = Vote.objects.filter(prediction=OuterRef("pk"), confirm=confirm).values("prediction")
         return Coalesce(Subquery(votes.annotate(n=Count("*")).values("n")), Value(0))
@@ -186,7 +190,9 @@ def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
     errors.raise_if_any()
 
     reviewers = _reviewers_get_or_create({r.reviewer for r in rows})
-    votes = [Vote(prediction_id=prediction_of[r.image], reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows]
+    votes = [
+        Vote(prediction_id=prediction_of[r.image], reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows
+    ]
     _votes_upsert(votes)
     _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in votes}))
     return len(votes)

@@ -1,4 +1,5 @@
 """Reviewer pages: home, leasing the next batch, the batch grid and its submission."""
+
 from urllib.parse import urlencode
 
 from django.contrib import messages

@@ -1,4 +1,5 @@
 """export_report and export_labels on a small table whose answers are worked out by hand."""
+
 import csv
 import io
 import json
@@ -53,13 +54,13 @@ def test_the_json_report_matches_the_hand_computed_table(voted):
     report = json.loads(export("export_report", "--dataset", "zoo", "--format", "json"))
     assert report["edges"] == [80, 85, 90, 95, 100]
     assert report["consensus"] == "unanimous" and report["max_error_ratio"] == 0.1
-    dog, = (c for c in report["classes"] if c["label"] == "Dog")
+    (dog,) = (c for c in report["classes"] if c["label"] == "Dog")
     assert (dog["total"], dog["reviewed"], dog["confirmed"], dog["disconfirmed"], dog["split"]) == (5, 4, 1, 1, 2)
     assert dog["accuracy"] == 0.25
     buckets = [(b["low"], b["high"], b["total"], b["reviewed"], b["incorrect"], b["accuracy"]) for b in dog["buckets"]]
     assert buckets == [(80, 85, 1, 1, 0, 1.0), (85, 90, 1, 1, 1, 0.0), (90, 95, 0, 0, 0, None), (95, 100, 3, 2, 2, 0.0)]
     assert dog["threshold"] == 100 and dog["withhold"] is True
-    cat, = (c for c in report["classes"] if c["label"] == "Cat")
+    (cat,) = (c for c in report["classes"] if c["label"] == "Cat")
     assert (cat["total"], cat["reviewed"], cat["confirmed"]) == (1, 1, 1)
     assert cat["threshold"] == 80 and cat["withhold"] is False
     assert report["totals"]["total"] == 6 and report["totals"]["reviewed"] == 5
@@ -70,7 +71,7 @@ def test_the_json_report_matches_the_hand_computed_table(voted):
 
 def test_majority_consensus_breaks_the_two_to_one_vote(voted):
     report = json.loads(export("export_report", "--dataset", "zoo", "--consensus", "majority"))
-    dog, = (c for c in report["classes"] if c["label"] == "Dog")
+    (dog,) = (c for c in report["classes"] if c["label"] == "Dog")
     assert (dog["confirmed"], dog["disconfirmed"], dog["split"]) == (2, 1, 1)
 
 
@@ -95,8 +96,12 @@ def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms"]
     status = {r["image"]: (r["status"], r["confirms"], r["disconfirms"]) for r in rows}
     assert status == {
-        "c1.jpg": ("confirmed", "1", "0"), "c2.jpg": ("disconfirmed", "0", "1"), "d1.jpg": ("confirmed", "2", "0"),
-        "d2.jpg": ("split", "1", "1"), "d3.jpg": ("disconfirmed", "0", "2"), "d4.jpg": ("split", "2", "1"),
+        "c1.jpg": ("confirmed", "1", "0"),
+        "c2.jpg": ("disconfirmed", "0", "1"),
+        "d1.jpg": ("confirmed", "2", "0"),
+        "d2.jpg": ("split", "1", "1"),
+        "d3.jpg": ("disconfirmed", "0", "2"),
+        "d4.jpg": ("split", "2", "1"),
         "d5.jpg": ("unreviewed", "0", "0"),
     }
     lines = export("export_labels", "--dataset", "zoo", "--format", "jsonl", "--consensus", "majority").splitlines()

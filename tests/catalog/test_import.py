@@ -1,4 +1,5 @@
 """import_predictions: good files land with their batches; any bad line refuses the whole file."""
+
 import io
 
 import pytest
@@ -29,9 +30,7 @@ def test_the_seed_headerless_format_imports_with_full_batches_of_one_label(tmp_p
     dataset = Dataset.objects.get(name="seed")
     assert dataset.images_root == str(tmp_path.resolve())
     assert Prediction.objects.filter(dataset=dataset).count() == 28
-    sizes = sorted(
-        (b.label, b.predictions.count()) for b in Batch.objects.filter(dataset=dataset)
-    )
+    sizes = sorted((b.label, b.predictions.count()) for b in Batch.objects.filter(dataset=dataset))
     assert sizes == [("Cat", 1), ("Crawdad", 2), ("Crawdad", 25)]
     assert Prediction.objects.get(image__path="images/crayfish-image_0003.jpg").confidence == pytest.approx(90.3)
     assert "Imported 28 predictions" in capsys.readouterr().out
@@ -58,8 +57,14 @@ def test_min_confidence_skips_rows_below_it(tmp_path):
 def test_batch_size_and_reviews_per_item_are_stored_on_the_dataset(tmp_path):
     text = "".join(f"{i}.jpg,Dog,90\n" for i in range(7))
     call_command(
-        "import_predictions", str(write(tmp_path, text)), "--dataset", "d", "--batch-size", "3",
-        "--reviews-per-item", "2",
+        "import_predictions",
+        str(write(tmp_path, text)),
+        "--dataset",
+        "d",
+        "--batch-size",
+        "3",
+        "--reviews-per-item",
+        "2",
     )
     dataset = Dataset.objects.get(name="d")
     assert (dataset.batch_size, dataset.reviews_per_item) == (3, 2)
@@ -111,7 +116,8 @@ def test_an_image_already_in_the_dataset_is_refused(pets, tmp_path):
     before = counts()
     with pytest.raises(RowsRejected) as error:
         predictions_import(
-            dataset_name="pets", stream=io.BytesIO(b"new.jpg,Dog,90\nimages/dog-0001.jpg,Dog,90\n"),
+            dataset_name="pets",
+            stream=io.BytesIO(b"new.jpg,Dog,90\nimages/dog-0001.jpg,Dog,90\n"),
             images_root=pets.images_root,
         )
     assert error.value.errors == ["line 2: image 'images/dog-0001.jpg' is already in dataset 'pets'"]

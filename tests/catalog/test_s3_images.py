@@ -1,4 +1,5 @@
 """Images under an s3:// root, served by moto's standalone S3 server over real HTTP."""
+
 import io
 import socket
 import subprocess
@@ -27,7 +28,8 @@ def s3_endpoint():
     port = free_port()
     process = subprocess.Popen(
         [sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     url = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 30
@@ -45,8 +47,11 @@ def s3_endpoint():
 
 @pytest.fixture
 def s3(s3_endpoint, settings, monkeypatch):
-    for name, value in {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
-                        "AWS_DEFAULT_REGION": "us-east-1"}.items():
+    for name, value in {
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }.items():
         monkeypatch.setenv(name, value)
     settings.AWS_S3_ENDPOINT_URL = s3_endpoint
     storage.s3_client.cache_clear()
@@ -67,7 +72,8 @@ def test_an_s3_dataset_imports_and_its_images_show_as_thumbnails(s3, reviewer):
     s3.put_object(Bucket="photos", Key="set1/images/a.jpg", Body=jpeg("red"))
     s3.put_object(Bucket="photos", Key="set1/images/b.jpg", Body=b"not an image")
     predictions_import(
-        dataset_name="s3set", stream=io.BytesIO(b"images/a.jpg,Dog,90\nimages/b.jpg,Dog,95\n"),
+        dataset_name="s3set",
+        stream=io.BytesIO(b"images/a.jpg,Dog,90\nimages/b.jpg,Dog,95\n"),
         images_root="s3://photos/set1",
     )
     client = Client()

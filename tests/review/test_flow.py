@@ -1,4 +1,5 @@
 """The review HTTP contract (DESIGN.md, "Review flow"), through the test client with CSRF enforced."""
+
 import re
 
 import pytest

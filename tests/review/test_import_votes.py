@@ -8,13 +8,16 @@ from labelqa.review.models import Vote
 @pytest.mark.django_db
 def test_votes_import_creates_unknown_reviewers_without_a_usable_password(pets, tmp_path):
     path = tmp_path / "votes.csv"
-    path.write_text("image,reviewer,verdict\nimages/dog-0000.jpg,gt-worker-1,confirm\nimages/dog-0001.jpg,gt-worker-1,disconfirm\n")
+    path.write_text(
+        "image,reviewer,verdict\nimages/dog-0000.jpg,gt-worker-1,confirm\nimages/dog-0001.jpg,gt-worker-1,disconfirm\n"
+    )
     call_command("import_votes", str(path), "--dataset", "pets")
     worker = get_user_model().objects.get(username="gt-worker-1")
     assert not worker.has_usable_password()
     assert worker.groups.filter(name="reviewer").exists()
     assert sorted(Vote.objects.values_list("prediction__image__path", "confirm")) == [
-        ("images/dog-0000.jpg", True), ("images/dog-0001.jpg", False)
+        ("images/dog-0000.jpg", True),
+        ("images/dog-0001.jpg", False),
     ]
 
 

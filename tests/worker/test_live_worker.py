@@ -1,4 +1,5 @@
 """A real `celery worker` process, fed through Redis, writes its effect into the test database."""
+
 import os
 import subprocess
 import sys
@@ -29,9 +30,25 @@ def live_worker():
         "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
     }
     process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "labelqa", "worker", "--pool", "solo", "--loglevel", "WARNING",
-         "--without-heartbeat", "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "labelqa",
+            "worker",
+            "--pool",
+            "solo",
+            "--loglevel",
+            "WARNING",
+            "--without-heartbeat",
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
     )
     yield process
     process.terminate()

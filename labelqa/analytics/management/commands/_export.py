@@ -1,4 +1,5 @@
 """What the export commands share: finding the dataset and writing to --out or stdout."""
+
 from pathlib import Path
 
 from django.core.management.base import CommandError

@@ -20,8 +20,11 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
         form = ReportParamsForm(
-            {"edges": options["edges"], "max_error_ratio": options["max_error_ratio"],
-             "consensus": options["consensus"] or ""}
+            {
+                "edges": options["edges"],
+                "max_error_ratio": options["max_error_ratio"],
+                "consensus": options["consensus"] or "",
+            }
         )
         if not form.is_valid():
             problems = "; ".join(f"--{k.replace('_', '-')}: {' '.join(v)}" for k, v in form.errors.items())

@@ -24,7 +24,9 @@ class Command(BaseCommand):
         source = options["images"]
         try:
             run = classification_start(
-                dataset_name=options["dataset"], source=source, model=options["model"],
+                dataset_name=options["dataset"],
+                source=source,
+                model=options["model"],
                 batch_size=options["batch_size"],
             )
         except ValueError as exc:

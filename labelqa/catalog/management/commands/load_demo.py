@@ -31,7 +31,7 @@ def _variants(photo: Image.Image) -> dict[str, Image.Image]:
 
 
 class Command(BaseCommand):
-    help = "Create the demo users (passwords printed once) and a demo dataset of real photos labelled by the classifier."
+    help = "Create the demo users (passwords printed once) and a dataset of real photos labelled by the classifier."
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", default="demo")
