@@ -12,6 +12,8 @@
   const tally = document.getElementById("tally");
   let submitting = false;
 
+  // Key hints and the key map button only mean something with this script; the page ships them hidden.
+  form.querySelectorAll(".js-only").forEach((el) => { el.hidden = false; });
   tiles.forEach((tile, i) => {
     const key = tile.querySelector(".key");
     if (key && i < KEYS.length) key.textContent = KEYS[i].toUpperCase();
@@ -50,6 +52,8 @@
     const i = focused();
     const key = e.key.toLowerCase();
     if (e.key === "Enter") {
+      // Buttons and links (Keys, Sign out, the nav) answer Enter themselves; only the grid's Enter submits.
+      if (i < 0 && document.activeElement && document.activeElement !== document.body) return;
       e.preventDefault();
       if (!submitting) form.requestSubmit();
       return;

@@ -61,9 +61,10 @@ def batch_items(batch: Batch, reviewer) -> list[dict]:
 def reviewer_progress(reviewer, dataset: Dataset) -> dict:
     """Return how many batches of the dataset this reviewer submitted and how many remain open to them."""
     submitted = Lease.objects.filter(reviewer=reviewer, batch__dataset=dataset, submitted_at__isnull=False).count()
+    # Remaining includes the batch on screen: only submitted batches are behind the reviewer.
     remaining = (
         Batch.objects.filter(dataset=dataset, reviews_done__lt=F("dataset__reviews_per_item"))
-        .exclude(leases__reviewer=reviewer)
+        .exclude(pk__in=Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id"))
         .count()
     )
     return {"submitted": submitted, "remaining": remaining, "now": timezone.now()}
