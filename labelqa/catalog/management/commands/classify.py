@@ -43,6 +43,7 @@ class Command(BaseCommand):
 
     def _wait(self, run_id: int) -> ClassificationRun:
         last = None
+        queued_since = time.monotonic()
         while True:
             run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
             if (run.status, run.done) != last:
@@ -50,4 +51,7 @@ class Command(BaseCommand):
                 last = (run.status, run.done)
             if run.status in (ClassificationRun.Status.DONE, ClassificationRun.Status.FAILED):
                 return run
+            if run.status == ClassificationRun.Status.QUEUED and time.monotonic() - queued_since > 30:
+                self.stderr.write("still queued: is a worker running? celery -A labelqa worker -Q gpu --concurrency 1")
+                queued_since = time.monotonic()
             time.sleep(1)
