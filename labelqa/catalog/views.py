@@ -47,19 +47,21 @@ def datasets(request: HttpRequest) -> HttpResponse:
     return render(request, "catalog/datasets.html", {"form": form, "datasets": listing, "errors": errors})
 
 
+def _image_response(image_id: int, render) -> HttpResponse:
+    image = get_object_or_404(Image.objects.select_related("dataset"), pk=image_id)
+    data, content_type = render(image)
+    return HttpResponse(data, content_type=content_type)
+
+
 @require_GET
 @image_viewer_required
 @cache_control(private=True, max_age=86400)
 def thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
-    image = get_object_or_404(Image.objects.select_related("dataset"), pk=image_id)
-    data, content_type = services.image_thumbnail(image)
-    return HttpResponse(data, content_type=content_type)
+    return _image_response(image_id, services.image_thumbnail)
 
 
 @require_GET
 @image_viewer_required
 @cache_control(private=True, max_age=3600)
 def original(request: HttpRequest, image_id: int) -> HttpResponse:
-    image = get_object_or_404(Image.objects.select_related("dataset"), pk=image_id)
-    data, content_type = services.image_original(image)
-    return HttpResponse(data, content_type=content_type)
+    return _image_response(image_id, services.image_original)
