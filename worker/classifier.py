@@ -317,7 +317,7 @@ class Classifier:
             for index, scores, classes in zip(
                 batch.indices, top.tolist(), indices.tolist(), strict=True
             ):
-                top5 = tuple((self.labels[c], round(s, 4)) for s, c in zip(scores, classes))
+                top5 = tuple((self.labels[c], round(s, 4)) for s, c in zip(scores, classes, strict=True))
                 by_index[index] = ImageResult(keys[index], top5[0][0], top5[0][1], top5, None)
         for index in sorted(by_index):
             yield by_index[index]
