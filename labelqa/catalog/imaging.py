@@ -62,12 +62,9 @@ def open_image(
             raise ImageProblem(_describe(exc)) from None
     width, height = img.size
     if width * height > max_pixels:
-        raise ImageProblem(
-            f"decompression bomb: {width * height} pixels > limit {max_pixels} "
-            f"({width}x{height})"
-        )
-    if target_size is not None and img.format == "JPEG":
-        img.draft("RGB", _stored_orientation(img, target_size))
+        raise ImageProblem(f"decompression bomb: {width * height} pixels > limit {max_pixels} ({width}x{height})")
+    if target_size is not None:
+        img.draft("RGB", _stored_orientation(img, target_size))  # a no-op but for JPEG and MPO
     try:
         img.load()
     except Exception as exc:  # noqa: BLE001 - decoders raise OSError, ValueError, EOFError, ...
@@ -114,6 +111,8 @@ def make_thumbnail(data: bytes, size: int = 256, *, quality: int = 80) -> bytes:
 
 def _stored_orientation(img: Image.Image, size: tuple[int, int]) -> tuple[int, int]:
     """Swap a requested (width, height) when EXIF says the pixels are stored rotated."""
+    if size[0] == size[1]:
+        return size
     try:
         orientation = img.getexif().get(ExifTags.Base.Orientation, 1)
     except Exception:  # noqa: BLE001 - broken EXIF must not cost the picture
@@ -124,9 +123,10 @@ def _stored_orientation(img: Image.Image, size: tuple[int, int]) -> tuple[int, i
 def _upright(img: Image.Image) -> Image.Image:
     """Apply the EXIF orientation; ignore EXIF too broken to read."""
     try:
-        return ImageOps.exif_transpose(img)
+        ImageOps.exif_transpose(img, in_place=True)
     except Exception:  # noqa: BLE001 - broken EXIF must not cost the picture
-        return img
+        pass
+    return img
 
 
 def _scale_to_uint8(arr: np.ndarray) -> np.ndarray:
