@@ -89,14 +89,6 @@
   zoom.addEventListener("click", (e) => { if (e.target === zoom || e.target === zoomImg) zoom.close(); });
   form.querySelector("[data-action=help]").addEventListener("click", () => keymap.showModal());
 
-  // Warm the cache with the next batch's thumbnails while this one is reviewed.
-  if (form.dataset.prefetch) {
-    const link = document.createElement("link");
-    link.rel = "prefetch";
-    link.href = form.dataset.prefetch;
-    document.head.appendChild(link);
-  }
-
   if (boxes.length) boxes[0].focus({ preventScroll: true });
   update();
 })();

@@ -68,3 +68,33 @@ def reviewer_progress(reviewer, dataset: Dataset) -> dict:
         .count()
     )
     return {"submitted": submitted, "remaining": remaining, "now": timezone.now()}
+
+
+def previous_batch_id(reviewer, *, exclude: int) -> int | None:
+    """Return the batch this reviewer submitted last (other than `exclude`), to go back and change votes."""
+    return (
+        Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False)
+        .exclude(batch_id=exclude)
+        .order_by("-submitted_at")
+        .values_list("batch_id", flat=True)
+        .first()
+    )
+
+
+def likely_next_images(batch: Batch, reviewer) -> list[int]:
+    """Return image ids of the batch this reviewer will most likely get next, so the page can prefetch them.
+
+    A guess without locking (leasing decides), cheap enough to make on every grid.
+    """
+    done_by_me = Lease.objects.filter(reviewer=reviewer).values("batch_id")
+    upcoming = (
+        Batch.objects.filter(dataset_id=batch.dataset_id, reviews_done__lt=batch.dataset.reviews_per_item)
+        .exclude(pk=batch.pk)
+        .exclude(pk__in=done_by_me)
+        .order_by("reviews_done", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if upcoming is None:
+        return []
+    return list(Prediction.objects.filter(batch_id=upcoming).values_list("image_id", flat=True))

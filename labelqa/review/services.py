@@ -32,15 +32,16 @@ class SubmitResult:
     batch_id: int
 
 
-def _live_leases(now):
-    return Q(submitted_at__isnull=False) | Q(expires_at__gt=now)
+def _active_leases_of_others(reviewer, now):
+    """Unsubmitted, unexpired leases held by other reviewers: slots that are taken but not yet done."""
+    return Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=now).exclude(reviewer=reviewer)
 
 
 def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None = None) -> Lease | None:
     """Lease the next batch this reviewer has not had, or return None when nothing is left for them.
 
-    A reviewer's open lease is handed back first. Candidate batches are locked with SKIP LOCKED and the free
-    slots are counted again under the lock, so concurrent reviewers never over-fill a batch.
+    A reviewer's open lease is handed back first. The least-reviewed batch with a free slot is locked with
+    SKIP LOCKED and its slots are counted again under the lock, so concurrent reviewers never over-fill a batch.
     """
     now = timezone.now()
     ttl = timedelta(seconds=settings.LABELQA_LEASE_TTL_SECONDS)
@@ -49,14 +50,24 @@ def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None =
         open_lease.expires_at = now + ttl
         open_lease.save(update_fields=["expires_at"])
         return open_lease
+    datasets = [dataset] if dataset is not None else Dataset.objects.order_by("name")
+    for candidate_dataset in datasets:
+        lease = _lease_in_dataset(reviewer, candidate_dataset, label, now, ttl)
+        if lease is not None:
+            return lease
+    return None
+
+
+def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, ttl) -> Lease | None:
     skipped: list[int] = []
     while True:
         with transaction.atomic():
-            batch = _next_candidate(reviewer, dataset, label, skipped)
+            batch = _next_candidate(reviewer, dataset, label, now, skipped)
             if batch is None:
                 return None
-            live = batch.leases.filter(_live_leases(now)).exclude(reviewer=reviewer).count()
-            if live < batch.dataset.reviews_per_item:
+            # A fresh statement under the row lock sees every committed lease of this batch.
+            taken = batch.reviews_done + _active_leases_of_others(reviewer, now).filter(batch=batch).count()
+            if taken < dataset.reviews_per_item:
                 lease, _ = Lease.objects.update_or_create(
                     batch=batch, reviewer=reviewer, defaults={"expires_at": now + ttl}
                 )
@@ -73,62 +84,82 @@ def _open_lease(reviewer, dataset, label, now) -> Lease | None:
     return leases.select_related("batch").order_by("created_at").first()
 
 
-def _next_candidate(reviewer, dataset, label, skipped) -> Batch | None:
-    candidates = (
-        Batch.objects.filter(reviews_done__lt=F("dataset__reviews_per_item"))
-        .exclude(pk__in=Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id"))
-        .exclude(pk__in=skipped)
-        .order_by("id")
+def _next_candidate(reviewer, dataset: Dataset, label, now, skipped) -> Batch | None:
+    active = (
+        _active_leases_of_others(reviewer, now)
+        .filter(batch=OuterRef("pk"))
+        .values("batch")
+        .annotate(n=Count("*"))
+        .values("n")
     )
-    if dataset is not None:
-        candidates = candidates.filter(dataset=dataset)
+    # Batches this reviewer finished or holds right now (another of their tabs may be mid-submit).
+    mine = Lease.objects.filter(Q(submitted_at__isnull=False) | Q(expires_at__gt=now), reviewer=reviewer).values(
+        "batch_id"
+    )
+    candidates = (
+        Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
+        .exclude(pk__in=mine)
+        .exclude(pk__in=skipped)
+        .alias(active=Coalesce(Subquery(active), Value(0)))
+        .filter(active__lt=dataset.reviews_per_item - F("reviews_done"))
+        .order_by("reviews_done", "id")
+    )
     if label:
         candidates = candidates.filter(label=label)
-    return candidates.select_for_update(skip_locked=True, of=("self",)).select_related("dataset").first()
+    return candidates.select_for_update(skip_locked=True, of=("self",)).first()
 
 
-def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]) -> SubmitResult:
+def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int], revise: bool = False) -> SubmitResult:
     """Record a confirm for each checked prediction and a disconfirm for the rest of the batch, atomically.
 
-    A lease submitted before records nothing new. An expired lease still counts when the batch has a free slot.
+    A lease submitted before records nothing new, unless `revise` asks to change its votes (updated in place,
+    never duplicated). An expired lease still counts when the batch has a free slot.
     """
     try:
         token = uuid.UUID(str(token))
     except ValueError:
         raise LeaseRefused("The form carried no valid lease. Open the next batch to continue.") from None
     with transaction.atomic():
+        # Lock the batch before the lease, in the same order as leasing does, so the two never deadlock.
+        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
         lease = (
             Lease.objects.select_for_update()
             .select_related("batch__dataset")
             .filter(token=token, reviewer=reviewer, batch_id=batch_id)
             .first()
         )
-        if lease is None:
+        if batch is None or lease is None:
             raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
-        batch = Batch.objects.select_for_update().get(pk=lease.batch_id)
+        prediction_ids = list(batch.predictions.values_list("id", flat=True))
         if lease.submitted_at is not None:
-            return SubmitResult(0, batch.pk)
+            if not revise:
+                return SubmitResult(0, batch.pk)
+            _record(reviewer, lease, batch, prediction_ids, confirmed_ids)
+            return SubmitResult(len(prediction_ids), batch.pk)
         now = timezone.now()
         if lease.expires_at <= now:
-            others = batch.leases.filter(_live_leases(now)).exclude(pk=lease.pk).count()
-            if others >= lease.batch.dataset.reviews_per_item:
+            others = _active_leases_of_others(reviewer, now).filter(batch=batch).count()
+            if batch.reviews_done + others >= lease.batch.dataset.reviews_per_item:
                 raise LeaseRefused(
                     "Your lease on this batch expired and another reviewer has taken it; "
                     "your answers for it were not saved. Open the next batch to continue."
                 )
-        prediction_ids = list(batch.predictions.values_list("id", flat=True))
-        _votes_upsert(
-            [
-                Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
-                for pid in prediction_ids
-            ]
-        )
+        _record(reviewer, lease, batch, prediction_ids, confirmed_ids)
         lease.submitted_at = now
         lease.save(update_fields=["submitted_at"])
         batch.reviews_done = F("reviews_done") + 1
         batch.save(update_fields=["reviews_done"])
-        _tallies_mark_stale(batch.dataset_id, prediction_ids)
     return SubmitResult(len(prediction_ids), batch.pk)
+
+
+def _record(reviewer, lease: Lease, batch: Batch, prediction_ids: list[int], confirmed_ids: set[int]) -> None:
+    _votes_upsert(
+        [
+            Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
+            for pid in prediction_ids
+        ]
+    )
+    _tallies_mark_stale(batch.dataset_id, prediction_ids)
 
 
 def _votes_upsert(votes: list[Vote]) -> None:

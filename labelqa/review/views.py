@@ -43,12 +43,12 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     if lease is None:
         messages.info(request, "That batch is not leased to you; here is your next one.")
         return redirect("review:next")
-    if lease.submitted_at is not None:
-        messages.info(request, "You already reviewed that batch.")
-        return redirect("review:next")
     context = {
         "batch": batch,
         "lease": lease,
+        "revising": lease.submitted_at is not None,
+        "previous_batch_id": selectors.previous_batch_id(request.user, exclude=batch.pk),
+        "prefetch_images": selectors.likely_next_images(batch, request.user),
         "items": selectors.batch_items(batch, request.user),
         "progress": selectors.reviewer_progress(request.user, batch.dataset),
         "queue": _queue_params(request.GET),
@@ -59,11 +59,18 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
 def _submit(request: HttpRequest, batch) -> HttpResponse:
     confirmed = {int(v) for v in request.POST.getlist("confirm") if v.isdigit()}
     try:
-        services.votes_submit(
-            reviewer=request.user, batch_id=batch.pk, token=request.POST.get("lease", ""), confirmed_ids=confirmed
+        result = services.votes_submit(
+            reviewer=request.user,
+            batch_id=batch.pk,
+            token=request.POST.get("lease", ""),
+            confirmed_ids=confirmed,
+            revise=request.POST.get("revise") == "1",
         )
     except services.LeaseRefused as exc:
         messages.error(request, str(exc))
+    else:
+        if request.POST.get("revise") == "1" and result.recorded:
+            messages.success(request, f"Your answers for that {batch.label} batch were updated.")
     return redirect(_with_queue(reverse("review:next"), request.POST))
 
 

@@ -111,3 +111,26 @@ def test_anonymous_users_are_sent_to_login_and_wrong_roles_get_403(pets, scienti
     assert client.get("/review/next/").status_code == 403
     assert client.get("/datasets/").status_code == 403
     assert client.get("/analytics/").status_code == 200
+
+
+@pytest.mark.django_db
+def test_a_reviewer_goes_back_to_the_previous_batch_and_changes_a_vote(pets, reviewer):
+    client = login(reviewer.username)
+    first = client.get("/review/next/")["Location"]
+    html = client.get(first).content.decode()
+    ids = [int(i) for i in CHECKBOX.findall(html)]
+    lease = re.search(r'name="lease" value="([^"]+)"', html).group(1)
+    csrf = client.cookies["csrftoken"].value
+    client.post(first, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids})
+
+    second = client.get("/review/next/")["Location"]
+    page = client.get(second).content.decode()
+    previous = re.search(r'href="([^"]+)" id="previous-batch"', page).group(1)
+    assert previous == first
+    revising = client.get(previous).content.decode()
+    assert 'id="revising"' in revising and 'name="revise" value="1"' in revising
+    assert [int(i) for i in CHECKBOX.findall(revising)] == ids
+    client.post(previous, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids[1:], "revise": "1"})
+    assert Vote.objects.count() == len(ids)
+    assert list(Vote.objects.filter(confirm=False).values_list("prediction_id", flat=True)) == [ids[0]]
+    assert [int(i) for i in CHECKBOX.findall(client.get(previous).content.decode())] == ids[1:]

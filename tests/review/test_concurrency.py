@@ -1,0 +1,67 @@
+"""Many reviewers pulling work at once never over-serve a batch (real PostgreSQL, one connection per thread)."""
+
+import io
+import threading
+from collections import Counter
+
+import pytest
+from django.db import connection, connections
+
+from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.services import batch_lease, votes_submit
+from tests.conftest import make_user, seed_csv
+
+THREADS = 16
+REVIEWERS = 10
+
+
+@pytest.mark.django_db(transaction=True)
+def test_sixteen_threads_and_ten_reviewers_drain_two_thousand_images_at_two_reviews_each(tmp_path):
+    assert connection.vendor == "postgresql", "row locking is only meaningful on PostgreSQL (make test uses it)"
+    predictions_import(
+        dataset_name="crowd",
+        stream=io.BytesIO(seed_csv({"Dog": 800, "Cat": 700, "Fox": 500})),
+        images_root=str(tmp_path),
+        reviews_per_item=2,
+    )
+    dataset = Dataset.objects.get(name="crowd")
+    reviewers = [make_user(f"r{i}", "reviewer") for i in range(REVIEWERS)]
+    errors: list[BaseException] = []
+    served: list[tuple[int, int]] = []
+    lock = threading.Lock()
+
+    def work(reviewer):
+        try:
+            while (lease := batch_lease(reviewer=reviewer, dataset=dataset)) is not None:
+                ids = list(Prediction.objects.filter(batch_id=lease.batch_id).values_list("id", flat=True))
+                result = votes_submit(
+                    reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(ids[::2])
+                )
+                if result.recorded:
+                    with lock:
+                        served.append((lease.batch_id, reviewer.pk))
+        except BaseException as exc:  # surfaced in the main thread below
+            errors.append(exc)
+        finally:
+            connections.close_all()
+
+    # 16 threads over 10 reviewers: six reviewers work from two threads at once.
+    threads = [threading.Thread(target=work, args=(reviewers[i % REVIEWERS],)) for i in range(THREADS)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=300)
+    assert not errors, errors
+    assert not any(t.is_alive() for t in threads)
+
+    batches = Batch.objects.filter(dataset=dataset)
+    assert batches.count() == 80
+    per_batch = Counter(batch_id for batch_id, _ in served)
+    assert set(per_batch.values()) == {2} and len(per_batch) == 80
+    assert len(set(served)) == len(served), "a batch was served twice to one reviewer"
+    assert all(b.reviews_done == 2 for b in batches)
+    assert Lease.objects.filter(submitted_at__isnull=False).count() == 160
+    votes_per_image = Counter(Vote.objects.values_list("prediction_id", flat=True))
+    assert len(votes_per_image) == 2000 and set(votes_per_image.values()) == {2}

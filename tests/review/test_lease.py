@@ -1,0 +1,78 @@
+"""Lease lifetime: expiry returns a batch, late submits count when the slot is free, votes can be revised."""
+
+from datetime import timedelta
+
+import pytest
+from django.utils import timezone
+
+from labelqa.catalog.models import Prediction
+from labelqa.review.models import Lease, Vote
+from labelqa.review.services import LeaseRefused, batch_lease, votes_submit
+
+
+def expire(lease: Lease) -> None:
+    Lease.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+
+def batch_ids(lease: Lease) -> list[int]:
+    return list(Prediction.objects.filter(batch_id=lease.batch_id).order_by("id").values_list("id", flat=True))
+
+
+@pytest.mark.django_db
+def test_a_reviewer_gets_their_open_lease_back(pets, reviewer):
+    first = batch_lease(reviewer=reviewer, dataset=pets)
+    assert batch_lease(reviewer=reviewer, dataset=pets).pk == first.pk
+
+
+@pytest.mark.django_db
+def test_an_expired_lease_returns_the_batch_to_the_pool(pets, reviewer, reviewer2):
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    assert batch_lease(reviewer=reviewer2, dataset=pets).batch_id != lease.batch_id
+    other = Lease.objects.get(reviewer=reviewer2)
+    other.delete()
+    expire(lease)
+    assert batch_lease(reviewer=reviewer2, dataset=pets).batch_id == lease.batch_id
+
+
+@pytest.mark.django_db
+def test_a_late_submit_is_accepted_while_nobody_else_took_the_batch(pets, reviewer):
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    expire(lease)
+    result = votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+    assert result.recorded == len(batch_ids(lease))
+
+
+@pytest.mark.django_db
+def test_a_late_submit_is_refused_with_a_message_when_another_reviewer_took_the_batch(pets, reviewer, reviewer2):
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    expire(lease)
+    # Reviewer 2 drains everything else first, so the expired batch is what they get next.
+    while (taken := batch_lease(reviewer=reviewer2, dataset=pets)).batch_id != lease.batch_id:
+        votes_submit(reviewer=reviewer2, batch_id=taken.batch_id, token=str(taken.token), confirmed_ids=set())
+    with pytest.raises(LeaseRefused, match="another reviewer has taken it"):
+        votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+    assert not Vote.objects.filter(reviewer=reviewer).exists()
+
+
+@pytest.mark.django_db
+def test_revising_a_submitted_batch_updates_votes_without_duplicating_them(pets, reviewer):
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    ids = batch_ids(lease)
+    votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(ids))
+    again = votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+    assert again.recorded == 0 and Vote.objects.filter(confirm=False).count() == 0
+    votes_submit(
+        reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(ids[1:]), revise=True
+    )
+    assert Vote.objects.count() == len(ids)
+    assert list(Vote.objects.filter(confirm=False).values_list("prediction_id", flat=True)) == [ids[0]]
+    lease.batch.refresh_from_db()
+    assert lease.batch.reviews_done == 1
+
+
+@pytest.mark.django_db
+def test_a_lease_token_of_another_reviewer_is_refused(pets, reviewer, reviewer2):
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    with pytest.raises(LeaseRefused):
+        votes_submit(reviewer=reviewer2, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+    assert Vote.objects.count() == 0
