@@ -67,6 +67,9 @@ if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # Zero-config default: the database file lives under var/, which a fresh clone lacks.
     VAR_DIR.mkdir(exist_ok=True)
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 20
+# Keep connections between requests: a new PostgreSQL connection costs more than a whole grid request.
+DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
+DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [

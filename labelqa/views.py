@@ -1,3 +1,4 @@
+from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
 
@@ -10,3 +11,9 @@ def home(request: HttpRequest) -> HttpResponse:
         if request.user.has_perm(perm):
             return redirect(url)
     return redirect("/review/")
+
+
+@login_not_required
+def healthz(request: HttpRequest) -> HttpResponse:
+    """Answer "ok" without touching the database: for load balancers and as the load benchmark's baseline."""
+    return HttpResponse("ok", content_type="text/plain")

@@ -2,7 +2,7 @@
 
 from django import forms
 
-from labelqa.analytics.selectors import DEFAULT_EDGES, DEFAULT_MAX_ERROR_RATIO
+from labelqa.analytics.selectors import DEFAULT_CALIBRATION_BINS, DEFAULT_EDGES, DEFAULT_MAX_ERROR_RATIO
 from labelqa.analytics.stats import validate_edges
 from labelqa.catalog.models import Consensus
 
@@ -39,3 +39,17 @@ class ReportParamsForm(forms.Form):
     def clean_max_error_ratio(self) -> float:
         value = self.cleaned_data.get("max_error_ratio")
         return DEFAULT_MAX_ERROR_RATIO if value is None else value
+
+
+class CalibrationParamsForm(forms.Form):
+    label = forms.CharField(required=False, help_text="One class; all classes when empty.")
+    consensus = forms.ChoiceField(choices=[("", "dataset default"), *Consensus.choices], required=False)
+    bins = forms.IntegerField(initial=DEFAULT_CALIBRATION_BINS, min_value=2, max_value=50, required=False)
+    download = forms.BooleanField(required=False)
+
+    def clean_label(self) -> str | None:
+        return self.cleaned_data.get("label") or None
+
+    def clean_bins(self) -> int:
+        value = self.cleaned_data.get("bins")
+        return DEFAULT_CALIBRATION_BINS if value is None else value

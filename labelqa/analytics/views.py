@@ -1,15 +1,23 @@
-"""Analytics pages for data scientists and admins: the class × bucket table and its downloads."""
+"""Analytics pages for data scientists and admins: the class × bucket table, class pages, charts, downloads."""
 
 import json
+from collections.abc import Callable
 
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
+from labelqa.analytics import charts
 from labelqa.analytics.exports import labels_csv, labels_jsonl
-from labelqa.analytics.forms import ReportParamsForm
+from labelqa.analytics.forms import CalibrationParamsForm, ReportParamsForm
 from labelqa.analytics.report import report_to_csv
-from labelqa.analytics.selectors import report_for_dataset
+from labelqa.analytics.selectors import (
+    calibration_for_dataset,
+    class_detail,
+    disconfirmed_predictions,
+    report_for_dataset,
+)
+from labelqa.analytics.stats import reviews_needed_for_margin
 from labelqa.catalog.models import Consensus, Dataset
 from labelqa.permissions import analytics_required
 
@@ -33,11 +41,79 @@ def index(request: HttpRequest) -> HttpResponse:
     name = request.GET.get("dataset")
     dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
     form, report = _report(request, dataset) if dataset else (ReportParamsForm(), None)
+    context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report}
+    if report is not None:
+        classes = sorted_classes([_with_review_needs(c) for c in report["classes"]], *_sort_param(request))
+        context.update(
+            classes=classes,
+            totals_row=_with_review_needs(report["totals"]),
+            **_sort_heads(request, report),
+            calibration=calibration_for_dataset(dataset, consensus=report["consensus"]),
+        )
+    context.update(query=request.GET.urlencode(), params=_params_query(request))
+    return render(request, "analytics/index.html", context)
+
+
+@require_GET
+@analytics_required
+def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
+    ds = get_object_or_404(Dataset, name=dataset)
+    form = ReportParamsForm(request.GET)
+    detail = None
+    if form.is_valid():
+        detail = _class_detail(ds, label, form.cleaned_data)
+        detail["entry"] = _with_review_needs(detail["entry"])
+    disconfirmed = disconfirmed_predictions(ds, label, consensus=form.cleaned_data.get("consensus") or None)
     return render(
         request,
-        "analytics/index.html",
-        {"datasets": datasets, "dataset": dataset, "form": form, "report": report, "query": request.GET.urlencode()},
+        "analytics/class.html",
+        {
+            "dataset": ds,
+            "label": label,
+            "form": form,
+            "detail": detail,
+            "disconfirmed": disconfirmed[:DISCONFIRMED_SHOWN],
+            "disconfirmed_count": disconfirmed.count(),
+            "margin_points": round(100 * REVIEW_MARGIN),
+            "params": _params_query(request),
+        },
     )
+
+
+@require_GET
+@analytics_required
+def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
+    ds = get_object_or_404(Dataset, name=dataset)
+    form = CalibrationParamsForm(request.GET)
+    if not form.is_valid():
+        return HttpResponseBadRequest(json.dumps(form.errors), content_type="application/json")
+    params = form.cleaned_data
+    label = params["label"]
+    table = calibration_for_dataset(ds, label=label, consensus=params["consensus"] or None, n_bins=params["bins"])
+    title = f"{ds.name} · {label or 'all classes'} · {table['consensus']}"
+    png = charts.reliability_png(table, title=title)
+    return _png_response(png, f"{ds.pk}-calibration-{label or 'all'}.png", download=params["download"])
+
+
+@require_GET
+@analytics_required
+def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
+    ds = get_object_or_404(Dataset, name=dataset)
+    form = ReportParamsForm(request.GET)
+    label = request.GET.get("label")
+    if not label:
+        return HttpResponseBadRequest("Name the class: ?label=<label>.")
+    if not form.is_valid():
+        return HttpResponseBadRequest(json.dumps(form.errors), content_type="application/json")
+    detail = _class_detail(ds, label, form.cleaned_data)
+    certified = detail["entry"]["certified"]
+    png = charts.threshold_curve_png(
+        detail["curve"],
+        title=f"{ds.name} · {label} · {detail['consensus']}",
+        target_error=certified["target_error"],
+        certified=certified["threshold"],
+    )
+    return _png_response(png, f"{ds.pk}-threshold-{label}.png", download=bool(request.GET.get("download")))
 
 
 @require_GET
@@ -70,4 +146,102 @@ def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHt
     render_rows, content_type = renderers[fmt]
     response = StreamingHttpResponse(render_rows(ds, consensus=consensus), content_type=content_type)
     response["Content-Disposition"] = f'attachment; filename="{ds.pk}-labels.{fmt}"'
+    return response
+
+
+DISCONFIRMED_SHOWN = 48
+REVIEW_MARGIN = 0.05  # "reviews needed" aims at a Wilson interval of +/- 5 points
+SORT_KEYS: dict[str, Callable[[dict], object]] = {
+    "label": lambda c: c["label"],
+    "total": lambda c: c["total"],
+    "confirmed": lambda c: c["confirmed"],
+    "disconfirmed": lambda c: c["disconfirmed"],
+    "split": lambda c: c["split"],
+    "accuracy": lambda c: c["accuracy"],
+    # A withheld class has no threshold at all: it sorts above every number.
+    "threshold": lambda c: float("inf") if c["withhold"] else c["threshold"],
+    "certified": lambda c: (c.get("certified") or {}).get("threshold"),
+}
+
+
+def sorted_classes(classes: list[dict], key: str, descending: bool) -> list[dict]:
+    """Return the class entries ordered by a column of the table; entries without a value go last."""
+    value_of = _sort_value(key)
+    present = [c for c in classes if value_of(c) is not None]
+    missing = [c for c in classes if value_of(c) is None]
+    return sorted(present, key=value_of, reverse=descending) + missing
+
+
+def _sort_value(key: str) -> Callable[[dict], object]:
+    """Return the function reading column `key` ("b2" is the accuracy of bucket 2); unknown keys sort by label."""
+    if key.startswith("b") and key[1:].isdigit():
+        index = int(key[1:])
+
+        def bucket_accuracy(entry: dict) -> float | None:
+            buckets = entry["buckets"]
+            return buckets[index]["accuracy"] if index < len(buckets) else None
+
+        return bucket_accuracy
+    return SORT_KEYS.get(key, SORT_KEYS["label"])
+
+
+def _sort_param(request: HttpRequest) -> tuple[str, bool]:
+    return request.GET.get("sort", "label"), request.GET.get("dir") == "desc"
+
+
+def _sort_heads(request: HttpRequest, report: dict) -> dict[str, object]:
+    """Return the table's sortable headings: per column its key, the link that sorts by it and its aria-sort.
+
+    Names sort A to Z first and numbers largest first; the current column's link reverses it.
+    """
+    sort, descending = _sort_param(request)
+    n_buckets = len(report["edges"]) - 1
+    heads = {}
+    for key in [*SORT_KEYS, *(f"b{i}" for i in range(n_buckets))]:
+        query = request.GET.copy()
+        query["sort"] = key
+        query["dir"] = "asc" if key == "label" else "desc"
+        aria = ""
+        if key == sort:
+            query["dir"] = "asc" if descending else "desc"
+            aria = "descending" if descending else "ascending"
+        heads[key] = {"key": key, "href": "?" + query.urlencode(), "aria": aria}
+    return {"heads": heads, "bucket_heads": [heads[f"b{i}"] for i in range(n_buckets)]}
+
+
+def _params_query(request: HttpRequest) -> str:
+    """Return the report parameters of the query string, without the table's sort."""
+    query = request.GET.copy()
+    for name in ("sort", "dir"):
+        query.pop(name, None)
+    return query.urlencode()
+
+
+def _with_review_needs(entry: dict) -> dict:
+    """Return a copy of a class entry whose buckets also say how many more reviews reach +/- 5 points."""
+    buckets = [
+        {**b, "reviews_needed": reviews_needed_for_margin(b["reviewed"] - b["incorrect"], b["reviewed"], REVIEW_MARGIN)}
+        for b in entry["buckets"]
+    ]
+    return {**entry, "buckets": buckets}
+
+
+def _class_detail(dataset: Dataset, label: str, params: dict) -> dict:
+    detail = class_detail(
+        dataset,
+        label,
+        edges=params["edges"],
+        max_error_ratio=params["max_error_ratio"],
+        consensus=params["consensus"] or None,
+    )
+    if detail is None:
+        raise Http404(f"No predictions labelled {label!r} in {dataset.name} within the bucket edges.")
+    return detail
+
+
+def _png_response(png: bytes, filename: str, *, download: bool) -> HttpResponse:
+    response = HttpResponse(png, content_type="image/png")
+    disposition = "attachment" if download else "inline"
+    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)
+    response["Content-Disposition"] = f'{disposition}; filename="{safe_name}"'
     return response

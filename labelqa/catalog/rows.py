@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+import codecs
 import csv
+import json
 import math
 import posixpath
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import IO
+from typing import IO, Any
 
 MAX_REPORTED_ERRORS = 100
 PREDICTION_COLUMNS = ("image", "label", "confidence")
 VOTE_COLUMNS = ("image", "reviewer", "verdict")
 VERDICTS = {"confirm": True, "disconfirm": False}
 CONFIDENCE_SCALES = ("auto", "percent", "fraction")
+# csv: headerless image,label,confidence or headed; jsonl: one object per line; gt: a Ground Truth
+# custom-labeling input file, a JSON array of {"s3_image_url", "label", "confidence"} objects.
+PREDICTION_FORMATS = ("auto", "csv", "jsonl", "gt")
+GT_IMAGE_KEY = "s3_image_url"
+# A single JSON item larger than this is refused rather than buffered without bound.
+MAX_JSON_ITEM_CHARS = 16 * 2**20
 MAX_LABEL_LENGTH = 200
 MAX_PATH_LENGTH = 1000
 
@@ -33,16 +41,26 @@ class RowsRejected(Exception):
 
 
 class ErrorList:
-    """Collect `line N: problem` messages, keeping the first MAX_REPORTED_ERRORS and counting the rest."""
+    """Collect `line N: problem` messages, keeping the first MAX_REPORTED_ERRORS and counting the rest.
 
-    def __init__(self) -> None:
+    `unit` names what N counts: lines of a text file, or items of a JSON array ("item N: problem").
+    """
+
+    def __init__(self, unit: str = "line") -> None:
+        self.unit = unit
         self.errors: list[str] = []
         self.total = 0
 
     def add(self, line: int | None, problem: str) -> None:
         self.total += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"line {line}: {problem}" if line is not None else problem)
+            self.errors.append(f"{self.unit} {line}: {problem}" if line is not None else problem)
+
+    def add_counted(self, messages: list[str], total: int) -> None:
+        """Add messages made elsewhere (already `line N: ...`), of which there were `total` in all."""
+        room = MAX_REPORTED_ERRORS - len(self.errors)
+        self.errors.extend(messages[: max(room, 0)])
+        self.total += total
 
     def raise_if_any(self) -> None:
         if self.total:
@@ -56,6 +74,17 @@ class PredictionRow:
     label: str
     confidence: float  # as written in the file; scaled to percent by `scale_confidences`
     metadata: dict[str, str] = field(default_factory=dict)
+
+
+@dataclass
+class RawPrediction:
+    """A prediction as written in the file, before its fields are checked."""
+
+    line: int
+    image: str
+    label: str
+    confidence: str
+    metadata: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass
@@ -81,31 +110,45 @@ def normalise_image_path(raw: str) -> str:
     return clean
 
 
-def text_lines(stream: IO[bytes]) -> Iterator[str]:
+def relative_to_root(url: str, root: str) -> str:
+    """Return the part of an s3:// URL below `root` (s3://bucket/prefix), or raise ValueError if it is elsewhere."""
+    base = root.rstrip("/") + "/"
+    if not url.startswith(base):
+        raise ValueError(f"image URL {url!r} is not under the images root {root!r}")
+    return url[len(base) :]
+
+
+def nul_problem(line: int) -> RowsRejected:
+    return RowsRejected([f"line {line}: contains NUL bytes: this looks like a binary file, not a CSV"], 1)
+
+
+def utf8_problem(line: int, byte: int) -> RowsRejected:
+    return RowsRejected(
+        [
+            f"line {line}: is not valid UTF-8 text (byte {byte}); "
+            "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"
+        ],
+        1,
+    )
+
+
+def text_lines(stream: Iterable[bytes], first_line: int = 1) -> Iterator[str]:
     """Decode a binary stream as UTF-8 (BOM optional) line by line, refusing binary or mis-encoded input."""
-    first = True
-    for number, raw in enumerate(stream, start=1):
-        if first:
+    for number, raw in enumerate(stream, start=first_line):
+        if number == 1:
             raw = raw.removeprefix(b"\xef\xbb\xbf")
-            first = False
         if b"\x00" in raw:
-            raise RowsRejected([f"line {number}: contains NUL bytes: this looks like a binary file, not a CSV"], 1)
+            raise nul_problem(number)
         try:
             yield raw.decode("utf-8")
         except UnicodeDecodeError as exc:
-            raise RowsRejected(
-                [
-                    f"line {number}: is not valid UTF-8 text (byte {exc.start + 1}); "
-                    "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"
-                ],
-                1,
-            ) from None
+            raise utf8_problem(number, exc.start + 1) from None
 
 
-def csv_records(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
+def csv_records(stream: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[int, list[str]]]:
     """Yield (line number, fields) for each non-blank CSV record; quoted fields may hold commas and newlines."""
-    lines = text_lines(stream)
-    counter = _LineCounter(lines)
+    lines = text_lines(stream, first_line)
+    counter = _LineCounter(lines, first_line - 1)
     reader = csv.reader(counter, strict=True)
     try:
         for fields in reader:
@@ -118,10 +161,10 @@ def csv_records(stream: IO[bytes]) -> Iterator[tuple[int, list[str]]]:
 class _LineCounter:
     """Iterate lines for csv.reader while remembering on which line each record started."""
 
-    def __init__(self, lines: Iterable[str]):
+    def __init__(self, lines: Iterable[str], before: int = 0):
         self._lines = iter(lines)
-        self.line = 0
-        self.record_start = 1
+        self.line = before
+        self.record_start = before + 1
         self._in_record = False
 
     def __iter__(self) -> _LineCounter:
@@ -137,7 +180,8 @@ class _LineCounter:
         return text
 
 
-def _header_map(fields: list[str], required: tuple[str, ...]) -> dict[str, int] | None:
+def header_map(fields: list[str], required: tuple[str, ...] = PREDICTION_COLUMNS) -> dict[str, int] | None:
+    """Return {column name: index} when `fields` is a header naming every required column, else None."""
     names = [f.strip().lower() for f in fields]
     if all(column in names for column in required):
         return {name: i for i, name in enumerate(names)}
@@ -160,43 +204,11 @@ def parse_confidence(raw: str) -> float:
     return value
 
 
-def read_prediction_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[PredictionRow]:
-    """Yield the valid rows of a prediction CSV (headerless seed format or headed); record the bad ones."""
-    columns: dict[str, int] | None = None
-    seen: dict[str, int] = {}
-    for index, (line, fields) in enumerate(csv_records(stream)):
-        if index == 0:
-            columns = _header_map(fields, PREDICTION_COLUMNS)
-            if columns is not None:
-                continue
-        row = _prediction_row(line, fields, columns, errors)
-        if row is None:
-            continue
-        if row.image in seen:
-            errors.add(line, f"image {row.image!r} already appears on line {seen[row.image]}")
-            continue
-        seen[row.image] = line
-        yield row
-    if not seen and not errors.total:
-        errors.add(None, "the file holds no prediction rows; expected image,label,confidence")
-
-
-def _prediction_row(
-    line: int, fields: list[str], columns: dict[str, int] | None, errors: ErrorList
-) -> PredictionRow | None:
-    if columns is None:
-        if len(fields) != 3:
-            errors.add(line, f"expected 3 fields image,label,confidence but found {len(fields)}")
-            return None
-        raw_image, raw_label, raw_confidence = fields
-        metadata: dict[str, str] = {}
-    else:
-        if len(fields) != len(columns):
-            errors.add(line, f"expected {len(columns)} fields as in the header but found {len(fields)}")
-            return None
-        raw_image, raw_label, raw_confidence = (fields[columns[c]] for c in PREDICTION_COLUMNS)
-        metadata = {name: fields[i] for name, i in columns.items() if name not in PREDICTION_COLUMNS}
+def check_prediction(raw_image: str, raw_label: str, raw_confidence: str) -> tuple[str, str, float]:
+    """Return the clean (image, label, confidence) of a record, or raise ValueError naming all its problems."""
     problems = []
+    image = label = ""
+    confidence = 0.0
     try:
         image = normalise_image_path(raw_image)
     except ValueError as exc:
@@ -211,9 +223,243 @@ def _prediction_row(
     except ValueError as exc:
         problems.append(str(exc))
     if problems:
-        errors.add(line, "; ".join(problems))
-        return None
-    return PredictionRow(line, image, label, confidence, metadata)
+        raise ValueError("; ".join(problems))
+    return image, label, confidence
+
+
+def field_count_problem(found: int, columns: dict[str, int] | None) -> str | None:
+    """Return why a CSV record with `found` fields does not fit the header (or the seed format), if it does not."""
+    if columns is None:
+        return None if found == 3 else f"expected 3 fields image,label,confidence but found {found}"
+    return None if found == len(columns) else f"expected {len(columns)} fields as in the header but found {found}"
+
+
+def csv_raw_record(line: int, fields: list[str], columns: dict[str, int] | None) -> RawPrediction:
+    """Pick image, label, confidence and the metadata columns out of a record of the right length."""
+    if columns is None:
+        return RawPrediction(line, *fields)
+    image, label, confidence = (fields[columns[c]] for c in PREDICTION_COLUMNS)
+    metadata = {name: fields[i] for name, i in columns.items() if name not in PREDICTION_COLUMNS}
+    return RawPrediction(line, image, label, confidence, metadata)
+
+
+def csv_prediction_records(
+    stream: Iterable[bytes],
+    errors: ErrorList,
+    *,
+    first_line: int = 1,
+    columns: dict[str, int] | None = None,
+    detect_header: bool = True,
+) -> Iterator[RawPrediction]:
+    """Yield the records of a prediction CSV (headerless seed format or headed); record field-count errors.
+
+    A caller that has read the head itself passes the line to go on from and the header it found.
+    """
+    for index, (line, fields) in enumerate(csv_records(stream, first_line)):
+        if index == 0 and detect_header:
+            columns = header_map(fields)
+            if columns is not None:
+                continue
+        problem = field_count_problem(len(fields), columns)
+        if problem:
+            errors.add(line, problem)
+            continue
+        yield csv_raw_record(line, fields, columns)
+
+
+def json_raw_record(
+    number: int, value: Any, image_key: str, images_root: str | None
+) -> tuple[RawPrediction | None, str | None]:
+    """Turn one JSON object into a record, or return why it cannot be one."""
+    if not isinstance(value, dict):
+        return None, f"expected a JSON object with {image_key}, label and confidence"
+    missing = [key for key in (image_key, "label", "confidence") if key not in value]
+    if missing:
+        return None, "missing " + ", ".join(repr(key) for key in missing)
+    image, label, confidence = value[image_key], value["label"], value["confidence"]
+    if not isinstance(image, str):
+        return None, f"{image_key} must be a string"
+    if not isinstance(label, str):
+        return None, "label must be a string"
+    if image_key == GT_IMAGE_KEY or image.startswith("s3://"):
+        if not images_root or not images_root.startswith("s3://"):
+            return None, f"image URL {image!r} needs an s3://bucket/prefix images root"
+        try:
+            image = relative_to_root(image, images_root)
+        except ValueError as exc:
+            return None, str(exc)
+    # A number stays as written in JSON so that messages quote it as the file does.
+    confidence = confidence if isinstance(confidence, str) else json.dumps(confidence)
+    metadata = {key: v for key, v in value.items() if key not in (image_key, "label", "confidence")}
+    return RawPrediction(number, image, label, confidence, metadata), None
+
+
+def jsonl_prediction_records(
+    stream: Iterable[bytes], errors: ErrorList, images_root: str | None = None
+) -> Iterator[RawPrediction]:
+    """Yield the records of a JSON Lines file, one object per line; blank lines are skipped."""
+    for line, text in enumerate(text_lines(stream), start=1):
+        if not text.strip():
+            continue
+        try:
+            value = json.loads(text)
+        except json.JSONDecodeError as exc:
+            errors.add(line, f"is not valid JSON ({exc.msg} at character {exc.pos + 1})")
+            continue
+        record, problem = json_raw_record(line, value, "image", images_root)
+        if problem:
+            errors.add(line, problem)
+        elif record:
+            yield record
+
+
+def gt_prediction_records(stream: IO[bytes], errors: ErrorList, images_root: str | None) -> Iterator[RawPrediction]:
+    """Yield the records of a Ground Truth input file; its s3_image_url must lie under the images root."""
+    if not images_root or not images_root.startswith("s3://"):
+        raise ValueError(
+            "a Ground Truth input file names its images by s3:// URL; "
+            "give the dataset an images root of the form s3://bucket/prefix"
+        )
+    for item, value in json_array_items(stream):
+        record, problem = json_raw_record(item, value, GT_IMAGE_KEY, images_root)
+        if problem:
+            errors.add(item, problem)
+        elif record:
+            yield record
+
+
+def json_array_items(stream: IO[bytes], block: int = 2**20) -> Iterator[tuple[int, Any]]:
+    """Yield (item number, value) of a JSON array read in blocks, never holding more than one item's text."""
+    decoder = json.JSONDecoder()
+    utf8 = codecs.getincrementaldecoder("utf-8-sig")()
+    state = {"buf": "", "pos": 0, "eof": False, "offset": 0}
+
+    def refill() -> bool:
+        if state["eof"]:
+            return False
+        data = stream.read(block)
+        state["eof"] = not data
+        try:
+            text = utf8.decode(data, final=state["eof"])
+        except UnicodeDecodeError as exc:
+            raise RowsRejected(
+                [f"the file is not valid UTF-8 text (near byte {state['offset'] + exc.start + 1}); export it as UTF-8"],
+                1,
+            ) from None
+        state["offset"] += len(data)
+        state["buf"] = state["buf"][state["pos"] :] + text
+        state["pos"] = 0
+        return True
+
+    def next_char() -> str:
+        while True:
+            buf, pos = state["buf"], state["pos"]
+            while pos < len(buf) and buf[pos] in " \t\r\n":
+                pos += 1
+            state["pos"] = pos
+            if pos < len(buf):
+                return buf[pos]
+            if not refill():
+                return ""
+
+    def refuse(problem: str) -> RowsRejected:
+        return RowsRejected([problem], 1)
+
+    if next_char() != "[":
+        raise refuse("a Ground Truth input file must be a JSON array of objects, starting with [")
+    state["pos"] += 1
+    item = 0
+    if next_char() == "]":
+        state["pos"] += 1
+    else:
+        while True:
+            item += 1
+            next_char()
+            while True:
+                try:
+                    value, end = decoder.raw_decode(state["buf"], state["pos"])
+                except json.JSONDecodeError as exc:
+                    # The item may just be cut off by the block boundary: read on unless it is hopelessly long.
+                    if len(state["buf"]) - state["pos"] < MAX_JSON_ITEM_CHARS and refill():
+                        continue
+                    raise refuse(f"item {item}: is not valid JSON ({exc.msg})") from None
+                if end >= len(state["buf"]) and refill():
+                    continue  # a number at the very end of the buffer may go on in the next block
+                break
+            state["pos"] = end
+            yield item, value
+            separator = next_char()
+            state["pos"] += 1
+            if separator == "]":
+                break
+            if separator != ",":
+                raise refuse(f"item {item}: expected , or ] after it")
+    if next_char():
+        raise refuse("the file goes on after the closing ] of its JSON array")
+
+
+def prediction_records(
+    stream: IO[bytes], errors: ErrorList, file_format: str = "csv", images_root: str | None = None
+) -> Iterator[RawPrediction]:
+    """Yield the records of a prediction file in `file_format` (csv, jsonl or gt)."""
+    if file_format == "jsonl":
+        return jsonl_prediction_records(stream, errors, images_root)
+    if file_format == "gt":
+        return gt_prediction_records(stream, errors, images_root)
+    return csv_prediction_records(stream, errors)
+
+
+def read_prediction_rows(
+    stream: IO[bytes], errors: ErrorList, file_format: str = "csv", images_root: str | None = None
+) -> Iterator[PredictionRow]:
+    """Yield the valid rows of a prediction file; record the bad ones (each named by its line or item)."""
+    seen: dict[str, int] = {}
+    for record in prediction_records(stream, errors, file_format, images_root):
+        try:
+            image, label, confidence = check_prediction(record.image, record.label, record.confidence)
+        except ValueError as exc:
+            errors.add(record.line, str(exc))
+            continue
+        if image in seen:
+            errors.add(record.line, duplicate_problem(image, seen[image], errors.unit))
+            continue
+        seen[image] = record.line
+        yield PredictionRow(record.line, image, label, confidence, record.metadata)
+    if not seen and not errors.total:
+        errors.add(None, NO_ROWS_PROBLEM)
+
+
+NO_ROWS_PROBLEM = "the file holds no prediction rows; expected image,label,confidence"
+
+
+def duplicate_problem(image: str, first: int, unit: str = "line") -> str:
+    return f"image {image!r} already appears on {unit} {first}"
+
+
+def existing_problem(image: str, dataset_name: str) -> str:
+    return f"image {image!r} is already in dataset {dataset_name!r}"
+
+
+def voted_problem(image: str, dataset_name: str) -> str:
+    return (
+        f"image {image!r} in dataset {dataset_name!r} already has votes; "
+        "its prediction cannot be replaced without losing them"
+    )
+
+
+def fraction_problem(confidence: float) -> str:
+    return f"confidence {confidence} is above 1 but the scale is fraction"
+
+
+def detect_format(head: bytes, name: str = "") -> str:
+    """Return csv, jsonl or gt from a file's first bytes (a leading [ or {), else from its name's extension."""
+    text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
+    if text.startswith(b"["):
+        return "gt"
+    if text.startswith(b"{"):
+        return "jsonl"
+    suffix = name.lower().rpartition(".")[2] if "." in name else ""
+    return {"jsonl": "jsonl", "ndjson": "jsonl", "json": "gt"}.get(suffix, "csv")
 
 
 def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) -> None:
@@ -225,7 +471,7 @@ def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) 
     if scale == "fraction":
         for row in rows:
             if row.confidence > 1:
-                errors.add(row.line, f"confidence {row.confidence} is above 1 but the scale is fraction")
+                errors.add(row.line, fraction_problem(row.confidence))
             row.confidence *= 100
 
 
@@ -235,7 +481,7 @@ def read_vote_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[VoteRow]:
     seen: dict[tuple[str, str], int] = {}
     for index, (line, fields) in enumerate(csv_records(stream)):
         if index == 0:
-            columns = _header_map(fields, VOTE_COLUMNS)
+            columns = header_map(fields, VOTE_COLUMNS)
             if columns is None:
                 errors.add(line, "the first line must be the header image,reviewer,verdict")
                 return

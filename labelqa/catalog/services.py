@@ -10,13 +10,24 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO
 
-from django.db import transaction
+from django.db import connection, transaction
+from django.db.models import Count
 from PIL import Image as PILImage
 
-from labelqa.catalog import imaging, storage
+from labelqa.catalog import imaging, pg_import, storage
 from labelqa.catalog.models import Dataset, Image, Prediction
-from labelqa.catalog.rows import ErrorList, PredictionRow, read_prediction_rows, scale_confidences
-from labelqa.review.models import Batch
+from labelqa.catalog.rows import (
+    CONFIDENCE_SCALES,
+    PREDICTION_FORMATS,
+    ErrorList,
+    PredictionRow,
+    detect_format,
+    existing_problem,
+    read_prediction_rows,
+    scale_confidences,
+    voted_problem,
+)
+from labelqa.review.models import Batch, Vote
 
 CHUNK = 5000
 
@@ -27,6 +38,7 @@ class ImportSummary:
     imported: int
     skipped_below_min: int
     batches: int
+    replaced: int = 0
 
 
 def chunks(items: Iterable, size: int = CHUNK):
@@ -58,11 +70,34 @@ def dataset_get_or_create(
     return dataset
 
 
-def _existing_paths(dataset: Dataset, paths: list[str]) -> set[str]:
-    found: set[str] = set()
-    for chunk in chunks(paths):
-        found.update(Image.objects.filter(dataset=dataset, path__in=chunk).values_list("path", flat=True))
-    return found
+class _Prefixed(io.RawIOBase):
+    """A binary stream that first gives back the bytes already read from it to sniff its format."""
+
+    def __init__(self, head: bytes, rest: IO[bytes]):
+        self._head = head
+        self._rest = rest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        if self._head:
+            n = min(len(buffer), len(self._head))
+            buffer[:n], self._head = self._head[:n], self._head[n:]
+            return n
+        data = self._rest.read(len(buffer))
+        buffer[: len(data)] = data
+        return len(data)
+
+
+def _sniffed(stream: IO[bytes], file_format: str, name: str) -> tuple[IO[bytes], str]:
+    """Return a readable stream from the start and the file's format, detected when `file_format` is auto."""
+    if file_format not in PREDICTION_FORMATS:
+        raise ValueError(f"format must be one of {', '.join(PREDICTION_FORMATS)}, not {file_format!r}")
+    head = stream.read(4096)
+    if file_format == "auto":
+        file_format = detect_format(head, name)
+    return io.BufferedReader(_Prefixed(head, stream), buffer_size=2**20), file_format
 
 
 @transaction.atomic
@@ -76,49 +111,129 @@ def predictions_import(
     batch_size: int | None = None,
     reviews_per_item: int | None = None,
     model_name: str = "",
+    file_format: str = "auto",
+    file_name: str = "",
+    replace: bool = False,
 ) -> ImportSummary:
-    """Import a prediction file into a dataset, all or nothing, and form its review batches.
+    """Import a prediction file (CSV, JSON Lines or Ground Truth input) into a dataset, all or nothing.
 
+    Forms the review batches of the new rows. An image already in the dataset is refused unless `replace`, which
+    replaces the predictions of images nobody has voted on and refuses those with votes.
     Raises RowsRejected naming every bad line (the first 100); the database is then unchanged.
     """
-    errors = ErrorList()
-    rows = list(read_prediction_rows(stream, errors))
-    scale_confidences(rows, confidence_scale, errors)
+    if confidence_scale not in CONFIDENCE_SCALES:
+        raise ValueError(f"confidence scale must be one of {', '.join(CONFIDENCE_SCALES)}, not {confidence_scale!r}")
+    stream, file_format = _sniffed(stream, file_format, file_name or str(getattr(stream, "name", "") or ""))
     dataset = dataset_get_or_create(
         name=dataset_name, images_root=images_root, batch_size=batch_size, reviews_per_item=reviews_per_item
     )
-    already = _existing_paths(dataset, [r.image for r in rows])
+    if connection.vendor == "postgresql":
+        # Set-based path: COPY and SQL instead of a Python object per row (see pg_import).
+        result = pg_import.predictions_copy(
+            dataset=dataset,
+            stream=stream,
+            file_format=file_format,
+            confidence_scale=confidence_scale,
+            min_confidence=min_confidence,
+            model_name=model_name,
+            replace=replace,
+        )
+        return ImportSummary(dataset.name, result.imported, result.skipped_below_min, result.batches, result.replaced)
+
+    errors = ErrorList(unit="item" if file_format == "gt" else "line")
+    rows = list(read_prediction_rows(stream, errors, file_format, dataset.images_root))
+    scale_confidences(rows, confidence_scale, errors)
+    existing = _existing_predictions(dataset, [r.image for r in rows])
     for row in rows:
-        if row.image in already:
-            errors.add(row.line, f"image {row.image!r} is already in dataset {dataset.name!r}")
+        if row.image not in existing:
+            continue
+        if not replace:
+            errors.add(row.line, existing_problem(row.image, dataset.name))
+        elif existing[row.image][2]:
+            errors.add(row.line, voted_problem(row.image, dataset.name))
     errors.raise_if_any()
 
     kept = [r for r in rows if min_confidence is None or r.confidence >= min_confidence]
-    batch_count = _create_predictions(dataset, kept, model_name)
-    return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count)
+    batch_count = _create_predictions(dataset, kept, model_name, existing)
+    replaced = sum(1 for r in kept if r.image in existing)
+    return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count, replaced)
 
 
-def _create_predictions(dataset: Dataset, rows: list[PredictionRow], model_name: str) -> int:
-    """Insert images and predictions in bulk, each prediction already in its batch; return the batch count."""
+def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool]]:
+    """Return {path: (image id, prediction id or None, has votes)} for the paths already in the dataset."""
+    found: dict[str, tuple[int, int | None, bool]] = {}
+    for chunk in chunks(paths):
+        images = Image.objects.filter(dataset=dataset, path__in=chunk).values_list("pk", "path", "prediction__pk")
+        voted = set(
+            Vote.objects.filter(prediction__dataset=dataset, prediction__image__path__in=chunk).values_list(
+                "prediction_id", flat=True
+            )
+        )
+        for image_id, path, prediction_id in images:
+            found[path] = (image_id, prediction_id, prediction_id in voted)
+    return found
+
+
+def _create_predictions(
+    dataset: Dataset,
+    rows: list[PredictionRow],
+    model_name: str,
+    existing: dict[str, tuple[int, int | None, bool]],
+) -> int:
+    """Insert (or, for images in `existing`, replace) images and predictions, each in its batch; count batches."""
     groups = batch_groups(rows, key=lambda r: r.label, size=dataset.batch_size, seed=dataset.shuffle_seed)
     batches = Batch.objects.bulk_create([Batch(dataset=dataset, label=label) for label, _ in groups], batch_size=CHUNK)
     batch_of = {id(row): batch for batch, (_, members) in zip(batches, groups, strict=True) for row in members}
-    for chunk in chunks(rows):
+    new = [r for r in rows if r.image not in existing]
+    for chunk in chunks(new):
         images = Image.objects.bulk_create([Image(dataset=dataset, path=r.image, metadata=r.metadata) for r in chunk])
-        Prediction.objects.bulk_create(
-            [
-                Prediction(
-                    dataset=dataset,
-                    image=image,
-                    label=r.label,
-                    confidence=r.confidence,
-                    model_name=model_name,
-                    batch=batch_of[id(r)],
-                )
-                for image, r in zip(images, chunk, strict=True)
-            ]
-        )
+        _insert_predictions(dataset, zip(images, chunk, strict=True), model_name, batch_of)
+    old = [r for r in rows if r.image in existing]
+    if old:
+        _replace_predictions(dataset, old, model_name, existing, batch_of)
     return len(batches)
+
+
+def _insert_predictions(dataset: Dataset, pairs, model_name: str, batch_of: dict) -> None:
+    Prediction.objects.bulk_create(
+        [
+            Prediction(
+                dataset=dataset,
+                image=image,
+                label=r.label,
+                confidence=r.confidence,
+                model_name=model_name,
+                batch=batch_of[id(r)],
+            )
+            for image, r in pairs
+        ]
+    )
+
+
+def _replace_predictions(
+    dataset: Dataset,
+    rows: list[PredictionRow],
+    model_name: str,
+    existing: dict[str, tuple[int, int | None, bool]],
+    batch_of: dict,
+) -> None:
+    """Overwrite the unreviewed predictions of `rows` and drop the batches this leaves empty."""
+    images = Image.objects.in_bulk([existing[r.image][0] for r in rows])
+    for r in rows:
+        images[existing[r.image][0]].metadata = r.metadata
+    Image.objects.bulk_update(list(images.values()), ["metadata"], batch_size=CHUNK)
+    with_prediction = [r for r in rows if existing[r.image][1] is not None]
+    predictions = Prediction.objects.in_bulk([existing[r.image][1] for r in with_prediction])
+    old_batches = {p.batch_id for p in predictions.values() if p.batch_id}
+    for r in with_prediction:
+        p = predictions[existing[r.image][1]]
+        p.label, p.confidence, p.model_name, p.top_k = r.label, r.confidence, model_name, []
+        p.batch, p.confirms, p.disconfirms, p.tally_stale = batch_of[id(r)], 0, 0, False
+    fields = ["label", "confidence", "model_name", "top_k", "batch", "confirms", "disconfirms", "tally_stale"]
+    Prediction.objects.bulk_update(list(predictions.values()), fields, batch_size=CHUNK)
+    without = [r for r in rows if existing[r.image][1] is None]
+    _insert_predictions(dataset, ((images[existing[r.image][0]], r) for r in without), model_name, batch_of)
+    Batch.objects.filter(pk__in=old_batches).annotate(n=Count("predictions")).filter(n=0).delete()
 
 
 def create_batches_for_unbatched(dataset: Dataset) -> int:

@@ -1,4 +1,5 @@
 """/datasets/: admins upload prediction CSVs; a bad file shows its lines in red and changes nothing."""
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client

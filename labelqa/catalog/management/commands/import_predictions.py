@@ -2,14 +2,15 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labelqa.catalog.rows import CONFIDENCE_SCALES, RowsRejected
+from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS, RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
 
 
 class Command(BaseCommand):
     help = (
-        "Import a prediction CSV (headerless image,label,confidence or with a header row) into a dataset, "
-        "all or nothing, and form its review batches."
+        "Import a prediction file into a dataset, all or nothing, and form its review batches: a CSV (headerless "
+        "image,label,confidence or with a header row), JSON Lines ({image, label, confidence} per line) or a "
+        "Ground Truth custom-labeling input file (a JSON array of {s3_image_url, label, confidence})."
     )
 
     def add_arguments(self, parser):
@@ -17,20 +18,40 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="Dataset name; created when missing.")
         parser.add_argument(
             "--images-root",
-            help="Directory or s3://bucket/prefix that image paths are relative to (default: the CSV's directory).",
+            help="Directory or s3://bucket/prefix that image paths are relative to (default: the CSV's directory; "
+            "for a Ground Truth file, the dataset's s3:// root).",
         )
         parser.add_argument("--confidence-scale", choices=CONFIDENCE_SCALES, default="auto")
         parser.add_argument("--min-confidence", type=float, metavar="PCT", help="Skip rows below this percent.")
         parser.add_argument("--batch-size", type=int, help="Images per review batch, 1–25 (default 25).")
         parser.add_argument("--reviews-per-item", type=int, help="Distinct reviewers per batch (default 1).")
         parser.add_argument("--model-name", default="", help="Name of the model that made the predictions.")
+        parser.add_argument(
+            "--format",
+            choices=PREDICTION_FORMATS,
+            default="auto",
+            help="File format (default: from the first character, [ or {, else the extension).",
+        )
+        parser.add_argument(
+            "--replace",
+            action="store_true",
+            help="Replace the predictions of images already in the dataset that nobody has voted on "
+            "(images with votes are still refused).",
+        )
 
     def handle(self, *args, **options):
         path = Path(options["csv"])
         if not path.is_file():
             raise CommandError(f"{path}: no such file")
-        images_root = options["images_root"] or str(path.resolve().parent)
-        if not images_root.startswith("s3://"):
+        file_format = options["format"]
+        if file_format == "auto":
+            with path.open("rb") as head:
+                file_format = detect_format(head.read(4096), path.name)
+        images_root = options["images_root"]
+        if not images_root and file_format != "gt":
+            # Ground Truth files name s3:// URLs, so only the dataset's own s3 root can make sense of them.
+            images_root = str(path.resolve().parent)
+        if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
         try:
             with path.open("rb") as stream:
@@ -43,12 +64,19 @@ class Command(BaseCommand):
                     batch_size=options["batch_size"],
                     reviews_per_item=options["reviews_per_item"],
                     model_name=options["model_name"],
+                    file_format=file_format,
+                    file_name=path.name,
+                    replace=options["replace"],
                 )
         except RowsRejected as exc:
-            raise CommandError(f"{path}: nothing was imported; fix these lines and run again:\n{exc.message()}")
+            hint = ""
+            if not options["replace"] and "is already in dataset" in exc.message():
+                hint = "\n(pass --replace to replace the predictions of images nobody has voted on yet)"
+            raise CommandError(f"{path}: nothing was imported; fix these lines and run again:\n{exc.message()}{hint}")
         except ValueError as exc:
             raise CommandError(f"{path}: nothing was imported: {exc}")
         self.stdout.write(
             f"Imported {summary.imported} predictions into {summary.dataset!r} in {summary.batches} batches"
+            + (f", replacing {summary.replaced}" if summary.replaced else "")
             + (f" ({summary.skipped_below_min} below --min-confidence skipped)" if summary.skipped_below_min else "")
         )

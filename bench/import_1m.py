@@ -1,0 +1,126 @@
+"""Time a million-row prediction import against `psql \\copy` of the same file into a bare table.
+
+Usage: python bench/import_1m.py [-n 1000000] [--labels 100] [--keep-file PATH]
+
+Generates a seed-format CSV (image,label,confidence), creates a scratch database (`labelqa_bench`, dropped at the
+end), migrates it with `manage.py migrate`, then measures
+  1. `psql -c "\\copy bench_bare FROM file (FORMAT csv)"` into a table with three columns and no index, and
+  2. `predictions_import` through the service (validation, images, predictions and batches), in a child process
+     whose peak RSS is reported.
+Prints both times, their ratio, rows/s, peak memory and the core count. Never asserts a time.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
+DATABASE = "labelqa_bench"
+
+
+def generate(path: Path, rows: int, labels: int, seed: int = 7) -> None:
+    """Write `rows` seed-format lines over `labels` classes with realistic paths and two-decimal confidences."""
+    rng = random.Random(seed)
+    names = [f"class_{i:03d}" for i in range(labels)]
+    with path.open("w", encoding="utf-8", newline="\n") as out:
+        buffer = []
+        for i in range(rows):
+            label = names[rng.randrange(labels)]
+            buffer.append(f"images/{label}/{label}-image_{i:07d}.jpg,{label},{rng.uniform(20, 100):.2f}\n")
+            if len(buffer) == 50_000:
+                out.write("".join(buffer))
+                buffer.clear()
+        out.write("".join(buffer))
+
+
+def psql(sql: str, database: str = "postgres") -> float:
+    """Run one psql command and return its wall time in seconds."""
+    host, user = "127.0.0.1", "postgres"
+    start = time.perf_counter()
+    subprocess.run(
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", user, "-d", database, "-c", sql],
+        check=True,
+        stdout=subprocess.DEVNULL,
+    )
+    return time.perf_counter() - start
+
+
+def child(csv_path: str) -> None:
+    """Import the file through the service (run in its own process so its peak RSS is its own)."""
+    sys.path.insert(0, str(ROOT))
+    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelqa.settings")
+    import django
+
+    django.setup()
+    from labelqa.catalog.services import predictions_import
+
+    start = time.perf_counter()
+    with open(csv_path, "rb") as stream:
+        summary = predictions_import(dataset_name="bench", stream=stream, images_root=str(Path(csv_path).parent))
+    seconds = time.perf_counter() - start
+    peak_kib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    print(json.dumps({"seconds": seconds, "imported": summary.imported, "batches": summary.batches, "rss": peak_kib}))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("-n", "--rows", type=int, default=1_000_000)
+    parser.add_argument("--labels", type=int, default=100)
+    parser.add_argument("--child", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.child:
+        child(args.child)
+        return
+
+    env = dict(os.environ, DATABASE_URL=f"{SERVER}/{DATABASE}")
+    env.pop("CELERY_BROKER_URL", None)
+    with tempfile.TemporaryDirectory() as tmp:
+        csv_path = Path(tmp) / "predictions.csv"
+        start = time.perf_counter()
+        generate(csv_path, args.rows, args.labels)
+        size_mib = csv_path.stat().st_size / 2**20
+        took = time.perf_counter() - start
+        print(f"generated {args.rows} rows, {args.labels} labels, {size_mib:.1f} MiB in {took:.1f}s")
+
+        psql(f"DROP DATABASE IF EXISTS {DATABASE}")
+        psql(f"CREATE DATABASE {DATABASE}")
+        try:
+            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
+            psql("CREATE TABLE bench_bare (image text, label text, confidence double precision)", DATABASE)
+            copy_s = psql(f"\\copy bench_bare FROM '{csv_path}' (FORMAT csv)", DATABASE)
+
+            result = subprocess.run(
+                [sys.executable, __file__, "--child", str(csv_path)],
+                cwd=ROOT,
+                env=env,
+                check=True,
+                capture_output=True,
+                text=True,
+            )
+            figures = json.loads(result.stdout.strip().splitlines()[-1])
+        finally:
+            psql(f"DROP DATABASE IF EXISTS {DATABASE}")
+
+    import_s = figures["seconds"]
+    print(f"cores (os.cpu_count): {os.cpu_count()}")
+    print(f"psql \\copy into a bare table: {copy_s:.2f}s ({args.rows / copy_s:,.0f} rows/s)")
+    print(
+        f"predictions_import:           {import_s:.2f}s ({figures['imported'] / import_s:,.0f} rows/s, "
+        f"{figures['imported']} predictions in {figures['batches']} batches)"
+    )
+    print(f"ratio import / copy:          {import_s / copy_s:.2f}")
+    print(f"peak RSS of the importing process: {figures['rss'] / 1024:.0f} MiB")
+
+
+if __name__ == "__main__":
+    main()

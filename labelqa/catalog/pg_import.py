@@ -1,0 +1,492 @@
+"""Import predictions into PostgreSQL in bulk: COPY into a staging table, validate with set-based SQL, insert.
+
+The Python side streams the file once: it checks UTF-8 and NUL bytes block by block and hands blocks of plain
+seed-format lines to COPY untouched, so a million-row file never becomes a million Python objects. Blocks it cannot
+hand over verbatim (quotes, stray carriage returns, odd field counts) and JSON formats are parsed by `rows.py` and
+written to COPY as CSV. Every error message is made by the same `rows.py` functions the SQLite path uses, so both
+paths name the same lines with the same words.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+from itertools import chain
+from typing import IO, Any
+
+from django.db import connection
+
+from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.rows import (
+    MAX_REPORTED_ERRORS,
+    NO_ROWS_PROBLEM,
+    PREDICTION_COLUMNS,
+    ErrorList,
+    RowsRejected,
+    check_prediction,
+    csv_prediction_records,
+    duplicate_problem,
+    existing_problem,
+    fraction_problem,
+    header_map,
+    prediction_records,
+    text_lines,
+    voted_problem,
+)
+from labelqa.review.models import Batch, Vote
+
+BLOCK_BYTES = 8 * 2**20
+COPY_FLUSH_CHARS = 2**20
+FETCH_ROWS = 10_000
+WORK_MEM = "256MB"
+
+# A row whose fields match these is already what `check_prediction` would make of it, so SQL can take it as it is;
+# every other row goes through `check_prediction` in Python (rare in real files, and exact either way).
+PLAIN_ROW = r"""
+    s.err IS NULL
+    AND s.image ~ '^[A-Za-z0-9_][A-Za-z0-9_.+@=~ (),&-]*(/[A-Za-z0-9_+@=~ (),&-][A-Za-z0-9_.+@=~ (),&-]*)*$'
+    AND s.image !~ ' $' AND char_length(s.image) <= 1000
+    AND s.label ~ '^[!-~](.*[!-~])?$' AND char_length(s.label) <= 200
+    AND CASE WHEN s.conf ~ '^([0-9]{1,3}([.][0-9]*)?|[.][0-9]+)$' THEN s.conf::float8 <= 100 ELSE false END
+"""
+
+
+@dataclass(frozen=True)
+class CopyResult:
+    imported: int
+    skipped_below_min: int
+    batches: int
+    replaced: int
+
+
+def predictions_copy(
+    *,
+    dataset: Dataset,
+    stream: IO[bytes],
+    file_format: str,
+    confidence_scale: str,
+    min_confidence: float | None,
+    model_name: str,
+    replace: bool,
+) -> CopyResult:
+    """Stage, validate and insert a prediction file; raise RowsRejected (changing nothing) on any bad row."""
+    unit = "item" if file_format == "gt" else "line"
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT current_setting('work_mem')")
+        (work_mem,) = cursor.fetchone()
+        cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
+        # On an error the surrounding atomic block rolls all of this back, the setting and the temporaries too.
+        meta_names = _stage(cursor.cursor, stream, file_format, dataset.images_root)
+        _check_odd_rows(cursor.cursor, meta_names)
+        _materialise_rows(cursor, meta_names)
+        factor = _validate(cursor, dataset, confidence_scale, replace, unit)
+        result = _write(cursor, dataset, factor, min_confidence, model_name)
+        cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
+        _drop_temporaries(cursor)
+    return result
+
+
+def _drop_temporaries(cursor) -> None:
+    # Dropped explicitly: inside an outer transaction ON COMMIT DROP would keep them past this import.
+    cursor.execute("DROP TABLE IF EXISTS lq_stage, lq_fix, lq_rows, lq_err, lq_replace, lq_batch")
+    cursor.execute("DROP SEQUENCE IF EXISTS lq_line")
+
+
+# Staging
+
+
+def _create_stage(cursor, meta_names: list[str]) -> None:
+    extra = "".join(f", m{i} text" for i in range(len(meta_names)))
+    _drop_temporaries(cursor)
+    cursor.execute("CREATE TEMP SEQUENCE lq_line")
+    cursor.execute(
+        "CREATE TEMP TABLE lq_stage (line bigint NOT NULL DEFAULT nextval('lq_line'), err text, image text, "
+        f"label text, conf text, meta jsonb{extra})"
+    )
+
+
+def _stage(cursor, stream: IO[bytes], file_format: str, images_root: str) -> list[str]:
+    """Fill lq_stage from the file; return the names of the CSV metadata columns held in m0, m1, …"""
+    if file_format != "csv":
+        _create_stage(cursor, [])
+        errors = _StagedErrors()
+        records = prediction_records(stream, errors, file_format, images_root)
+        _copy_records(cursor, errors, records)
+        return []
+    return _stage_csv(cursor, stream)
+
+
+def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
+    """Read the head of a CSV in Python, then COPY plain blocks verbatim and parse the rest in Python."""
+    line = 0
+    while True:
+        data = stream.readline()
+        if not data:
+            _create_stage(cursor, [])
+            return []
+        line += 1
+        if line == 1:
+            data = data.removeprefix(b"\xef\xbb\xbf")
+        text = next(text_lines([data], line))
+        if '"' in text:
+            # A quoted head may span lines: let the csv module find records and the header.
+            _create_stage(cursor, [])
+            _copy_csv_slow(cursor, chain([data], stream), line, None, detect_header=True)
+            return []
+        fields = next(csv.reader([text]))
+        if any(f.strip() for f in fields):
+            break
+    columns = header_map(fields)
+    if columns is None:
+        names, pending, first = ["image", "label", "conf"], data, line
+    else:
+        pending, first = b"", line + 1
+        if len(columns) != len(fields):  # a repeated column name: only the csv module path maps it as before
+            _create_stage(cursor, [])
+            _copy_csv_slow(cursor, stream, first, columns, detect_header=False)
+            return []
+        names = [_stage_column(f.strip().lower(), columns) for f in fields]
+    meta_names = [n for n in columns or {} if n not in PREDICTION_COLUMNS]
+    _create_stage(cursor, meta_names)
+    copy_sql = f"COPY lq_stage ({', '.join(names)}) FROM STDIN (FORMAT csv)"
+    expected_commas = len(names) - 1
+    for block in _blocks(stream, pending):
+        plain = _plain_block(block, expected_commas)
+        if plain is None:
+            _copy_csv_slow(cursor, chain(io.BytesIO(block), stream), first, columns, detect_header=False)
+            return meta_names
+        cursor.execute("SELECT setval('lq_line', %s, false)", [first])
+        with cursor.copy(copy_sql) as copy:
+            copy.write(plain)
+        first += plain.count(b"\n")
+    return meta_names
+
+
+def _stage_column(name: str, columns: dict[str, int]) -> str:
+    if name == "confidence":
+        return "conf"
+    if name in ("image", "label"):
+        return name
+    return f"m{[n for n in columns if n not in PREDICTION_COLUMNS].index(name)}"
+
+
+def _blocks(stream: IO[bytes], pending: bytes) -> Iterator[bytes]:
+    """Yield blocks of whole lines of about BLOCK_BYTES each."""
+    while True:
+        block = pending + stream.read(BLOCK_BYTES)
+        pending = b""
+        if not block:
+            return
+        if not block.endswith(b"\n"):
+            block += stream.readline()
+        yield block
+
+
+def _plain_block(block: bytes, expected_commas: int) -> bytes | None:
+    """Return the block ready for COPY when every line is a plain record of the expected width, else None."""
+    if b'"' in block or b"\x00" in block:
+        return None
+    if b"\r" in block:
+        block = block.replace(b"\r\n", b"\n")
+        if b"\r" in block:
+            return None
+    if not block.endswith(b"\n"):
+        block += b"\n"
+    if block.startswith(b"\n") or b"\n\n" in block:
+        return None
+    if block.count(b",") != expected_commas * block.count(b"\n"):
+        return None
+    try:
+        block.decode("utf-8")
+    except UnicodeDecodeError:
+        return None  # the Python reader names the line
+    return block
+
+
+def _copy_csv_slow(cursor, lines: Iterable[bytes], first_line: int, columns, *, detect_header: bool) -> None:
+    errors = _StagedErrors()
+    records = csv_prediction_records(lines, errors, first_line=first_line, columns=columns, detect_header=detect_header)
+    _copy_records(cursor, errors, records)
+
+
+class _StagedErrors(ErrorList):
+    """Send the reader's per-record problems into lq_stage, where they sort by line with the SQL-found ones."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.pending: list[tuple] = []
+
+    def add(self, line: int | None, problem: str) -> None:
+        self.pending.append((line, problem, None, None, None, None))
+
+
+def _copy_records(cursor, errors: _StagedErrors, records) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    with cursor.copy("COPY lq_stage (line, err, image, label, conf, meta) FROM STDIN (FORMAT csv)") as copy:
+        for record in records:
+            if errors.pending:
+                writer.writerows(errors.pending)
+                errors.pending.clear()
+            writer.writerow(
+                (record.line, None, record.image, record.label, record.confidence, json.dumps(record.metadata))
+            )
+            if buffer.tell() > COPY_FLUSH_CHARS:
+                copy.write(buffer.getvalue())
+                buffer.seek(0)
+                buffer.truncate()
+        writer.writerows(errors.pending)
+        copy.write(buffer.getvalue())
+
+
+# Validation
+
+
+def _check_odd_rows(cursor, meta_names: list[str]) -> None:
+    """Run `check_prediction` over the rows SQL cannot take as they are; write the outcome to lq_fix."""
+    cursor.execute(
+        "CREATE TEMP TABLE lq_fix (line bigint PRIMARY KEY, err text, image text, label text, conf float8, skip bool)"
+    )
+    extra = "".join(f", s.m{i}" for i in range(len(meta_names)))
+    odd = connection.connection.cursor(name="lq_odd")
+    try:
+        odd.execute(
+            f"SELECT s.line, s.image, s.label, s.conf, s.meta IS NULL{extra} FROM lq_stage s "
+            f"WHERE s.err IS NULL AND ({PLAIN_ROW}) IS NOT TRUE"
+        )
+        while rows := odd.fetchmany(FETCH_ROWS):
+            _copy_fixes(cursor, rows)
+    finally:
+        odd.close()
+
+
+def _copy_fixes(cursor, rows: list[tuple]) -> None:
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    for line, image, label, conf, verbatim, *extra in rows:
+        fields = [image or "", label or "", conf or "", *(e or "" for e in extra)]
+        if verbatim and not any(f.strip() for f in fields):
+            # A line of blank fields copied verbatim: the csv reader skips such records, so skip it too.
+            writer.writerow((line, None, None, None, None, True))
+            continue
+        try:
+            clean_image, clean_label, confidence = check_prediction(*fields[:3])
+        except ValueError as exc:
+            writer.writerow((line, str(exc), None, None, None, False))
+        else:
+            writer.writerow((line, None, clean_image, clean_label, repr(confidence), False))
+    with cursor.copy("COPY lq_fix (line, err, image, label, conf, skip) FROM STDIN (FORMAT csv)") as copy:
+        copy.write(buffer.getvalue())
+
+
+def _materialise_rows(cursor, meta_names: list[str]) -> None:
+    """Build lq_rows: one row per record with its clean fields, or its problem in `err`."""
+    if meta_names:
+        pairs = ", ".join(f"%s, coalesce(s.m{i}, '')" for i in range(len(meta_names)))
+        meta = f"coalesce(s.meta, jsonb_build_object({pairs}))"
+    else:
+        meta = "coalesce(s.meta, '{}'::jsonb)"
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE lq_rows AS
+        SELECT s.line,
+               coalesce(s.err, f.err) AS err,
+               CASE WHEN f.line IS NULL THEN s.image ELSE f.image END AS image,
+               CASE WHEN f.line IS NULL THEN s.label ELSE f.label END AS label,
+               CASE WHEN s.err IS NOT NULL THEN NULL WHEN f.line IS NULL THEN s.conf::float8 ELSE f.conf END AS conf,
+               {meta} AS meta
+        FROM lq_stage s LEFT JOIN lq_fix f ON f.line = s.line
+        WHERE f.skip IS NOT TRUE
+        """,
+        meta_names or None,
+    )
+
+
+def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, unit: str) -> float:
+    """Refuse the file if any row is bad, naming the first lines as the Python reader would; return the scale."""
+    cursor.execute("CREATE TEMP TABLE lq_err (phase int, line bigint, err text, image text, first bigint, conf float8)")
+    cursor.execute("INSERT INTO lq_err (phase, line, err) SELECT 1, line, err FROM lq_rows WHERE err IS NOT NULL")
+    cursor.execute(
+        """
+        INSERT INTO lq_err (phase, line, image, first)
+        SELECT 1, r.line, r.image, d.first
+        FROM lq_rows r
+        JOIN (SELECT image, min(line) AS first FROM lq_rows WHERE err IS NULL GROUP BY image HAVING count(*) > 1) d
+          ON d.image = r.image
+        WHERE r.err IS NULL AND r.line > d.first
+        """
+    )
+    # Rows that are neither bad nor repeats are the ones the later checks see, as in the Python reader.
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_err)")
+    valid = "r.err IS NULL" + (
+        " AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)" if cursor.fetchone()[0] else ""
+    )
+    if confidence_scale == "auto":
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid} AND r.conf > 1)")
+        confidence_scale = "percent" if cursor.fetchone()[0] else "fraction"
+    if confidence_scale == "fraction":
+        cursor.execute(
+            "INSERT INTO lq_err (phase, line, conf) "
+            f"SELECT 2, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1"
+        )
+    _check_existing(cursor, dataset, valid, replace)
+    _raise_errors(cursor, dataset, unit, valid)
+    return 100.0 if confidence_scale == "fraction" else 1.0
+
+
+def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None:
+    """Find rows naming images already in the dataset: refused, or with `replace` noted in lq_replace."""
+    cursor.execute(
+        "CREATE TEMP TABLE lq_replace (line bigint PRIMARY KEY, image_id bigint, prediction_id bigint, batch_id bigint)"
+    )
+    if not Image.objects.filter(dataset=dataset).exists():
+        return
+    image, prediction, vote = (m._meta.db_table for m in (Image, Prediction, Vote))
+    cursor.execute(
+        f"""
+        INSERT INTO lq_replace (line, image_id, prediction_id, batch_id)
+        SELECT r.line, i.id, p.id, p.batch_id
+        FROM lq_rows r
+        JOIN {image} i ON i.dataset_id = %s AND i.path = r.image
+        LEFT JOIN {prediction} p ON p.image_id = i.id
+        WHERE {valid}
+        """,
+        [dataset.pk],
+    )
+    if not replace:
+        cursor.execute(
+            "INSERT INTO lq_err (phase, line, image) "
+            "SELECT 3, r.line, r.image FROM lq_replace x JOIN lq_rows r USING (line)"
+        )
+        return
+    cursor.execute(
+        f"""
+        INSERT INTO lq_err (phase, line, image, first)
+        SELECT 3, r.line, r.image, -1
+        FROM lq_replace x JOIN lq_rows r USING (line)
+        WHERE EXISTS (SELECT 1 FROM {vote} v WHERE v.prediction_id = x.prediction_id)
+        """
+    )
+
+
+def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
+    cursor.execute("SELECT count(*) FROM lq_err")
+    (total,) = cursor.fetchone()
+    if not total:
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid})")
+        if not cursor.fetchone()[0]:
+            raise RowsRejected([NO_ROWS_PROBLEM], 1)
+        return
+    cursor.execute(
+        "SELECT phase, line, err, image, first, conf FROM lq_err ORDER BY phase, line LIMIT %s", [MAX_REPORTED_ERRORS]
+    )
+    messages = []
+    for phase, line, err, image, first, conf in cursor.fetchall():
+        messages.append(f"{unit} {line}: {_problem(dataset, unit, phase, err, image, first, conf)}")
+    raise RowsRejected(messages, total)
+
+
+def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, first, conf) -> str:
+    if phase == 1:
+        return err if err is not None else duplicate_problem(image, first, unit)
+    if phase == 2:
+        return fraction_problem(conf)
+    if first == -1:
+        return voted_problem(image, dataset.name)
+    return existing_problem(image, dataset.name)
+
+
+# Writing
+
+
+def _write(cursor, dataset: Dataset, factor: float, min_confidence: float | None, model_name: str) -> CopyResult:
+    """Insert images, predictions and batches from lq_rows, set-based; with lq_replace rows, update in place."""
+    image, prediction, batch = (m._meta.db_table for m in (Image, Prediction, Batch))
+    kept = "r.err IS NULL AND r.conf * %(factor)s >= %(min)s"
+    params: dict[str, Any] = {
+        "factor": factor,
+        "min": min_confidence if min_confidence is not None else float("-inf"),
+        "size": dataset.batch_size,
+        "seed": dataset.shuffle_seed,
+        "ds": dataset.pk,
+        "model": model_name,
+    }
+    # Resolved once here: inside the big statements the lookup would run once per row.
+    cursor.execute(f"SELECT pg_get_serial_sequence('{image}', 'id')::regclass::oid")
+    params["image_seq"] = cursor.fetchone()[0]
+    cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE {kept}) FROM lq_rows r WHERE r.err IS NULL", params)
+    total, imported = cursor.fetchone()
+    # Batch ids are drawn first, per (label, batch number), so the big insert below only joins to them.
+    cursor.execute(
+        f"""
+        CREATE TEMP TABLE lq_batch AS
+        SELECT g.label, g.k, nextval(pg_get_serial_sequence('{batch}', 'id')) AS id
+        FROM (SELECT label, generate_series(0, (count(*) - 1) / %(size)s) AS k
+              FROM lq_rows r WHERE {kept} GROUP BY label ORDER BY label, k) g
+        """,
+        params,
+    )
+    cursor.execute(
+        f"""
+        INSERT INTO {batch} (id, dataset_id, label, reviews_done, created_at)
+        SELECT id, %(ds)s, label, 0, now() FROM lq_batch ORDER BY id
+        """,
+        params,
+    )
+    batches = cursor.rowcount
+    cursor.execute("SELECT count(*) FROM lq_replace")
+    replacing = cursor.fetchone()[0] > 0
+    # Items of a label are shuffled by a seeded hash so that a batch mixes confidence levels.
+    source = f"""
+        SELECT r.line, r.image, r.label, r.conf * %(factor)s AS conf, r.meta,
+               (row_number() OVER (PARTITION BY r.label ORDER BY hashtextextended(r.image, %(seed)s), r.line) - 1)
+                 / %(size)s AS k
+        FROM lq_rows r WHERE {kept}
+    """
+    if not replacing:
+        cursor.execute(
+            f"""
+            WITH v AS ({source}),
+            w AS (SELECT v.*, nextval(%(image_seq)s::oid::regclass) AS image_id, b.id AS batch_id
+                  FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k),
+            images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
+                       SELECT image_id, %(ds)s, image, '', '', meta FROM w)
+            INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
+                                      confirms, disconfirms, tally_stale)
+            SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w
+            """,
+            params,
+        )
+        return CopyResult(imported, total - imported, batches, 0)
+    cursor.execute(
+        f"""
+        WITH v AS ({source}),
+        w AS (SELECT v.*, x.prediction_id, x.image_id AS old_image,
+                     coalesce(x.image_id, nextval(%(image_seq)s::oid::regclass)) AS image_id,
+                     b.id AS batch_id
+              FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k LEFT JOIN lq_replace x ON x.line = v.line),
+        images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
+                   SELECT image_id, %(ds)s, image, '', '', meta FROM w WHERE old_image IS NULL),
+        metadata AS (UPDATE {image} i SET metadata = w.meta FROM w WHERE w.old_image = i.id),
+        updated AS (UPDATE {prediction} p
+                    SET label = w.label, confidence = w.conf, model_name = %(model)s, top_k = '[]',
+                        batch_id = w.batch_id, confirms = 0, disconfirms = 0, tally_stale = false
+                    FROM w WHERE w.prediction_id = p.id)
+        INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
+                                  confirms, disconfirms, tally_stale)
+        SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w WHERE prediction_id IS NULL
+        """,
+        params,
+    )
+    cursor.execute(
+        f"""
+        DELETE FROM {batch} b
+        WHERE b.id IN (SELECT batch_id FROM lq_replace)
+          AND NOT EXISTS (SELECT 1 FROM {prediction} p WHERE p.batch_id = b.id)
+        """
+    )
+    cursor.execute(f"SELECT count(*) FROM lq_replace x JOIN lq_rows r USING (line) WHERE {kept}", params)
+    return CopyResult(imported, total - imported, batches, cursor.fetchone()[0])

@@ -1,0 +1,198 @@
+"""The analytics pages: roles, the class table's sorting and links, the class page, the chart endpoints."""
+
+import io
+
+import pytest
+from django.urls import reverse
+from PIL import Image as PILImage
+
+from labelqa.catalog.models import Prediction
+from labelqa.review.models import Batch, Vote
+from labelqa.review.services import batch_lease, votes_submit
+from tests.conftest import PASSWORD
+
+
+def review_first_batches(dataset, reviewer, *, disconfirm_first: int = 1) -> list[int]:
+    """Review every batch once, disconfirming the first `disconfirm_first` images of each; return those ids."""
+    disconfirmed = []
+    for _ in range(Batch.objects.filter(dataset=dataset).count()):
+        lease = batch_lease(reviewer=reviewer, dataset=dataset)
+        if lease is None:
+            break
+        ids = list(Prediction.objects.filter(batch_id=lease.batch_id).order_by("id").values_list("id", flat=True))
+        disconfirmed += ids[:disconfirm_first]
+        confirmed = set(ids[disconfirm_first:])
+        votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=confirmed)
+    return disconfirmed
+
+
+@pytest.fixture
+def reviewed_pets(pets, reviewer):
+    review_first_batches(pets, reviewer)
+    return pets
+
+
+@pytest.fixture
+def scientist_client(client, scientist):
+    client.force_login(scientist)
+    return client
+
+
+def png_of(response) -> PILImage.Image:
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    assert len(body) > 1000
+    image = PILImage.open(io.BytesIO(body))
+    image.load()
+    assert image.format == "PNG"
+    return image
+
+
+URLS = [
+    lambda: reverse("analytics:class", args=["pets", "Dog"]),
+    lambda: reverse("analytics:calibration", args=["pets"]),
+    lambda: reverse("analytics:threshold", args=["pets"]) + "?label=Dog",
+]
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_it_refuses_reviewers(client, reviewer, pets, url):
+    client.force_login(reviewer)
+    assert client.get(url()).status_code == 403
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_it_sends_anonymous_users_to_the_login_page(client, pets, url):
+    response = client.get(url())
+    assert response.status_code == 302
+    assert response["Location"].startswith(reverse("login"))
+
+
+@pytest.mark.parametrize("url", URLS)
+def test_it_serves_admins(client, admin_user, pets, url):
+    client.force_login(admin_user)
+    assert client.get(url()).status_code == 200
+
+
+def test_the_index_links_each_class_to_its_page(scientist_client, reviewed_pets):
+    html = scientist_client.get(reverse("analytics:index")).content.decode()
+    for label in ("Dog", "Cat", "Fox"):
+        assert f'href="{reverse("analytics:class", args=["pets", label])}' in html
+
+
+def test_the_index_sorts_classes_without_javascript(scientist_client, reviewed_pets):
+    response = scientist_client.get(reverse("analytics:index"), {"sort": "total", "dir": "desc"})
+    labels = [c["label"] for c in response.context["classes"]]
+    assert labels == ["Dog", "Fox", "Cat"]  # 30, 26, 10 predictions
+    html = response.content.decode()
+    assert 'aria-sort="descending"' in html
+    assert "sort=total&amp;dir=asc" in html  # the current column's link reverses the order
+
+
+def test_the_index_sorts_empty_values_last_either_way(scientist_client, pets, reviewer):
+    # Only Cat gets reviewed: Dog and Fox have no accuracy to sort by.
+    cats = Prediction.objects.filter(dataset=pets, label="Cat")
+    Vote.objects.bulk_create([Vote(prediction=p, reviewer=reviewer, confirm=True) for p in cats])
+    cats.update(tally_stale=True)
+    for direction in ("asc", "desc"):
+        response = scientist_client.get(reverse("analytics:index"), {"sort": "accuracy", "dir": direction})
+        assert [c["label"] for c in response.context["classes"]][0] == "Cat"
+
+
+def test_the_index_titles_each_bucket_with_the_reviews_needed(scientist_client, reviewed_pets):
+    html = scientist_client.get(reverse("analytics:index")).content.decode()
+    assert "more reviews for ±5 points" in html
+
+
+def test_the_index_shows_the_overall_calibration(scientist_client, reviewed_pets):
+    response = scientist_client.get(reverse("analytics:index"))
+    calibration = response.context["calibration"]
+    assert calibration["reviewed"] == 66
+    assert calibration["ece"] is not None
+    html = response.content.decode()
+    assert reverse("analytics:calibration", args=["pets"]) in html
+    assert 'id="ece"' in html
+
+
+def test_the_class_page_shows_buckets_thresholds_and_charts(scientist_client, reviewed_pets):
+    response = scientist_client.get(reverse("analytics:class", args=["pets", "Dog"]))
+    assert response.status_code == 200
+    entry = response.context["detail"]["entry"]
+    assert entry["label"] == "Dog" and entry["total"] == 30
+    assert all("reviews_needed" in b for b in entry["buckets"])
+    html = response.content.decode()
+    assert "Certified threshold" in html
+    assert "Reviews for ±5 points" in html
+    assert reverse("analytics:calibration", args=["pets"]) + "?label=Dog" in html
+    assert reverse("analytics:threshold", args=["pets"]) + "?label=Dog" in html
+    for b in entry["buckets"]:
+        assert f"<td>{b['low']}–{b['high']}</td>" in html
+
+
+def test_the_class_page_strips_disconfirmed_images_linked_to_their_batch(scientist_client, pets, reviewer):
+    disconfirmed = review_first_batches(pets, reviewer, disconfirm_first=2)
+    dog = Prediction.objects.filter(pk__in=disconfirmed, label="Dog").select_related("image")
+    response = scientist_client.get(reverse("analytics:class", args=["pets", "Dog"]))
+    shown = list(response.context["disconfirmed"])
+    assert {p.pk for p in shown} == {p.pk for p in dog}
+    assert [p.confidence for p in shown] == sorted((p.confidence for p in shown), reverse=True)
+    html = response.content.decode()
+    for prediction in dog:
+        assert reverse("catalog:thumbnail", args=[prediction.image_id]) in html
+        assert reverse("admin:review_batch_change", args=[prediction.batch_id]) in html
+
+
+def test_the_class_page_is_404_for_an_unknown_class(scientist_client, pets):
+    assert scientist_client.get(reverse("analytics:class", args=["pets", "Unicorn"])).status_code == 404
+
+
+def test_the_class_page_reports_bad_parameters(scientist_client, pets):
+    response = scientist_client.get(reverse("analytics:class", args=["pets", "Dog"]), {"edges": "90,80"})
+    assert response.status_code == 200
+    assert "strictly increasing" in response.content.decode()
+
+
+def test_a_label_with_a_slash_has_its_page(scientist_client, db, tmp_path):
+    from labelqa.catalog.services import predictions_import
+
+    predictions_import(
+        dataset_name="odd", stream=io.BytesIO(b"a.jpg,n01/fish,91\nb.jpg,n01/fish,92\n"), images_root=str(tmp_path)
+    )
+    url = reverse("analytics:class", args=["odd", "n01/fish"])
+    assert scientist_client.get(url).status_code == 200
+
+
+def test_the_calibration_png_renders_for_all_classes_and_one(scientist_client, reviewed_pets):
+    url = reverse("analytics:calibration", args=["pets"])
+    assert png_of(scientist_client.get(url)).size == (600, 520)
+    png_of(scientist_client.get(url, {"label": "Fox", "bins": 20}))
+
+
+def test_the_calibration_png_downloads_as_an_attachment(scientist_client, reviewed_pets):
+    response = scientist_client.get(reverse("analytics:calibration", args=["pets"]), {"download": "1"})
+    assert response["Content-Disposition"].startswith("attachment;")
+    assert response["Content-Disposition"].endswith('.png"')
+
+
+def test_the_calibration_png_rejects_bad_bins(scientist_client, pets):
+    response = scientist_client.get(reverse("analytics:calibration", args=["pets"]), {"bins": "1"})
+    assert response.status_code == 400
+
+
+def test_the_calibration_png_renders_without_reviews(scientist_client, pets):
+    png_of(scientist_client.get(reverse("analytics:calibration", args=["pets"])))
+
+
+def test_the_threshold_png_renders(scientist_client, reviewed_pets):
+    response = scientist_client.get(reverse("analytics:threshold", args=["pets"]), {"label": "Dog"})
+    assert png_of(response).size == (600, 400)
+
+
+def test_the_threshold_png_needs_a_label(scientist_client, pets):
+    assert scientist_client.get(reverse("analytics:threshold", args=["pets"])).status_code == 400
+
+
+def test_it_serves_a_scientist_signed_in_with_a_password(client, scientist, pets):
+    assert client.login(username=scientist.username, password=PASSWORD)
+    assert client.get(reverse("analytics:class", args=["pets", "Cat"])).status_code == 200

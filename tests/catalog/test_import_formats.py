@@ -1,0 +1,275 @@
+"""import_predictions beyond CSV: JSON Lines, Ground Truth input files, and --replace (on SQLite and PostgreSQL)."""
+
+import io
+import json
+
+import pytest
+from django.core.management import CommandError, call_command
+
+from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.rows import RowsRejected, detect_format
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch, Vote
+
+ROOT = "s3://photos/set1"
+
+
+def counts() -> tuple[int, int, int, int, int]:
+    return (
+        Dataset.objects.count(),
+        Image.objects.count(),
+        Prediction.objects.count(),
+        Batch.objects.count(),
+        Vote.objects.count(),
+    )
+
+
+def write(tmp_path, text: str | bytes, name: str):
+    path = tmp_path / name
+    path.write_bytes(text.encode() if isinstance(text, str) else text)
+    return path
+
+
+def jsonl(*objects) -> str:
+    return "".join(json.dumps(o) + "\n" for o in objects)
+
+
+def gt(*items) -> str:
+    return json.dumps(list(items), indent=1)
+
+
+@pytest.mark.parametrize(
+    ("head", "name", "expected"),
+    [
+        (b'  \n{"image": "a.jpg"}', "x.csv", "jsonl"),
+        (b'\xef\xbb\xbf[{"s3_image_url": ""}]', "x.txt", "gt"),
+        (b"a.jpg,Dog,90\n", "x.jsonl", "jsonl"),
+        (b"", "x.json", "gt"),
+        (b"a.jpg,Dog,90\n", "x.csv", "csv"),
+    ],
+)
+def test_the_format_comes_from_the_first_character_else_the_extension(head, name, expected):
+    assert detect_format(head, name) == expected
+
+
+@pytest.mark.django_db
+def test_json_lines_import_with_extra_keys_as_metadata(tmp_path):
+    text = jsonl(
+        {"image": "a.jpg", "label": "Dog", "confidence": 97.5, "camera": "north", "rank": 1},
+        {"image": "b.jpg", "label": "Cat", "confidence": "50"},
+    )
+    call_command("import_predictions", str(write(tmp_path, "\n" + text, "p.jsonl")), "--dataset", "j")
+    dog = Prediction.objects.get(image__path="a.jpg")
+    assert (dog.label, dog.confidence) == ("Dog", pytest.approx(97.5))
+    assert dog.image.metadata == {"camera": "north", "rank": 1}
+    assert Batch.objects.filter(dataset__name="j").count() == 2
+
+
+@pytest.mark.django_db
+def test_json_lines_are_recognised_by_content_whatever_the_extension(tmp_path):
+    text = jsonl({"image": "a.jpg", "label": "Dog", "confidence": 0.9})
+    call_command("import_predictions", str(write(tmp_path, text, "p.csv")), "--dataset", "j")
+    assert Prediction.objects.get().confidence == pytest.approx(90.0)
+
+
+BAD_JSONL = {
+    "not json": ('{"image": "a.jpg", "label": "Dog", "confidence": 90}\n{"image": \n', ["line 2: is not valid JSON"]),
+    "missing key": (jsonl({"image": "a.jpg", "label": "Dog"}), ["line 1: missing 'confidence'"]),
+    "not an object": (jsonl({"image": "a.jpg", "label": "Dog", "confidence": 9}, [1, 2]), ["line 2: expected"]),
+    "label not text": (jsonl({"image": "a.jpg", "label": 3, "confidence": 9}), ["line 1: label must be a string"]),
+    "bad confidence": (jsonl({"image": "a.jpg", "label": "Dog", "confidence": None}), ["line 1: confidence 'null'"]),
+    "escape": (
+        jsonl({"image": "../x.jpg", "label": "Dog", "confidence": 9}),
+        ["line 1: image path '../x.jpg' escapes"],
+    ),
+    "duplicate": (
+        jsonl(*({"image": p, "label": "Dog", "confidence": 9} for p in ["a.jpg", "b.jpg", "./a.jpg"])),
+        ["line 3: image 'a.jpg' already appears on line 1"],
+    ),
+    "s3 url without s3 root": (
+        jsonl({"image": "s3://photos/set1/a.jpg", "label": "Dog", "confidence": 9}),
+        ["line 1: image URL 's3://photos/set1/a.jpg' needs an s3://bucket/prefix images root"],
+    ),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", sorted(BAD_JSONL))
+def test_a_bad_json_lines_file_names_the_line_and_changes_nothing(tmp_path, case):
+    text, expected = BAD_JSONL[case]
+    before = counts()
+    with pytest.raises(CommandError) as error:
+        call_command("import_predictions", str(write(tmp_path, text, "p.jsonl")), "--dataset", "bad")
+    for fragment in expected:
+        assert fragment in str(error.value)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_ground_truth_file_stores_paths_relative_to_the_s3_root(tmp_path):
+    text = gt(
+        {"s3_image_url": f"{ROOT}/images/a.jpg", "label": "Dog", "confidence": 0.93, "job": "gt-1"},
+        {"s3_image_url": f"{ROOT}/images/b.jpg", "label": "Dog", "confidence": 0.41},
+    )
+    path = write(tmp_path, text, "input.manifest")
+    call_command("import_predictions", str(path), "--dataset", "gt", "--images-root", ROOT)
+    assert Dataset.objects.get(name="gt").images_root == ROOT
+    assert sorted(Image.objects.values_list("path", flat=True)) == ["images/a.jpg", "images/b.jpg"]
+    a = Prediction.objects.get(image__path="images/a.jpg")
+    assert a.confidence == pytest.approx(93.0) and a.image.metadata == {"job": "gt-1"}
+
+
+@pytest.mark.django_db
+def test_a_ground_truth_file_uses_the_datasets_own_s3_root_when_none_is_given(tmp_path):
+    predictions_import(dataset_name="gt", stream=io.BytesIO(b"old.jpg,Dog,90\n"), images_root=ROOT)
+    path = write(tmp_path, gt({"s3_image_url": f"{ROOT}/new.jpg", "label": "Cat", "confidence": 80}), "in.json")
+    call_command("import_predictions", str(path), "--dataset", "gt")
+    assert sorted(Image.objects.values_list("path", flat=True)) == ["new.jpg", "old.jpg"]
+
+
+BAD_GT = {
+    "outside the root": (
+        gt(
+            {"s3_image_url": f"{ROOT}/a.jpg", "label": "Dog", "confidence": 90},
+            {"s3_image_url": "s3://photos/set2/b.jpg", "label": "Dog", "confidence": 90},
+        ),
+        ["item 2: image URL 's3://photos/set2/b.jpg' is not under the images root 's3://photos/set1'"],
+    ),
+    "prefix lookalike": (
+        gt({"s3_image_url": "s3://photos/set10/a.jpg", "label": "Dog", "confidence": 90}),
+        ["item 1: image URL 's3://photos/set10/a.jpg' is not under"],
+    ),
+    "escape": (
+        gt({"s3_image_url": f"{ROOT}/../set2/a.jpg", "label": "Dog", "confidence": 90}),
+        ["item 1: image path '../set2/a.jpg' escapes the images root"],
+    ),
+    "missing key": (gt({"image": f"{ROOT}/a.jpg", "label": "Dog", "confidence": 90}), ["item 1: missing"]),
+    "duplicate": (
+        gt(*({"s3_image_url": f"{ROOT}/a.jpg", "label": "Dog", "confidence": c} for c in (90, 91))),
+        ["item 2: image 'a.jpg' already appears on item 1"],
+    ),
+    "broken json": (
+        '[{"s3_image_url": "s3://photos/set1/a.jpg", "label": "Dog", "confidence": 9}, {"x": ]',
+        ["item 2"],
+    ),
+    "not an array": ('{"s3_image_url": 1}', ["line 1: missing"]),
+    "trailing garbage": ("[] []", ["after the closing ]"]),
+    "over 100": (gt({"s3_image_url": f"{ROOT}/a.jpg", "label": "Dog", "confidence": 101}), ["item 1: confidence"]),
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", sorted(BAD_GT))
+def test_a_bad_ground_truth_file_names_the_item_and_changes_nothing(tmp_path, case):
+    text, expected = BAD_GT[case]
+    before = counts()
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "import_predictions", str(write(tmp_path, text, "in.json")), "--dataset", "bad", "--images-root", ROOT
+        )
+    for fragment in expected:
+        assert fragment in str(error.value)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_ground_truth_file_needs_an_s3_images_root(tmp_path):
+    before = counts()
+    path = write(tmp_path, gt({"s3_image_url": f"{ROOT}/a.jpg", "label": "Dog", "confidence": 9}), "in.json")
+    with pytest.raises(CommandError, match="s3://bucket/prefix"):
+        call_command("import_predictions", str(path), "--dataset", "gt", "--images-root", str(tmp_path))
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_a_large_ground_truth_file_is_read_in_blocks(tmp_path, monkeypatch):
+    items = [{"s3_image_url": f"{ROOT}/i/{n:05d}.jpg", "label": f"L{n % 3}", "confidence": n % 100} for n in range(700)]
+    path = write(tmp_path, gt(*items), "in.json")
+    from labelqa.catalog import rows
+
+    original = rows.json_array_items
+    monkeypatch.setattr(rows, "json_array_items", lambda stream: original(stream, block=97))
+    call_command("import_predictions", str(path), "--dataset", "gt", "--images-root", ROOT)
+    assert Prediction.objects.count() == 700
+    assert Prediction.objects.get(image__path="i/00042.jpg").confidence == pytest.approx(42.0)
+
+
+# --replace
+
+
+@pytest.mark.django_db
+def test_without_replace_an_existing_image_is_refused_with_a_hint(pets, tmp_path):
+    before = counts()
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "import_predictions",
+            str(write(tmp_path, "images/dog-0001.jpg,Cat,90\n", "p.csv")),
+            "--dataset",
+            "pets",
+            "--images-root",
+            pets.images_root,
+        )
+    assert "line 1: image 'images/dog-0001.jpg' is already in dataset 'pets'" in str(error.value)
+    assert "--replace" in str(error.value)
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_replace_overwrites_unreviewed_predictions_and_rebatches_them(pets):
+    old = Prediction.objects.get(image__path="images/cat-0003.jpg")
+    old_batch = old.batch_id
+    summary = predictions_import(
+        dataset_name="pets",
+        stream=io.BytesIO(b"image,label,confidence,note\nimages/cat-0003.jpg,Fox,88,relabelled\nnew.jpg,Fox,70,\n"),
+        images_root=pets.images_root,
+        replace=True,
+    )
+    assert (summary.imported, summary.replaced) == (2, 1)
+    replaced = Prediction.objects.get(pk=old.pk)
+    assert (replaced.label, replaced.confidence) == ("Fox", 88.0)
+    assert replaced.image.metadata == {"note": "relabelled"}
+    assert replaced.batch.label == "Fox" and replaced.batch_id != old_batch
+    assert Prediction.objects.filter(dataset=pets).count() == 67
+    assert Batch.objects.get(pk=old_batch).predictions.count() == 9
+    # Every prediction is in exactly one batch of its own label.
+    assert not Prediction.objects.filter(dataset=pets, batch__isnull=True).exists()
+    assert all(p.batch.label == p.label for p in Prediction.objects.filter(dataset=pets).select_related("batch"))
+
+
+@pytest.mark.django_db
+def test_replace_drops_batches_it_empties(pets):
+    cats = list(Prediction.objects.filter(dataset=pets, label="Cat").values_list("image__path", flat=True))
+    batch_ids = set(Prediction.objects.filter(dataset=pets, label="Cat").values_list("batch_id", flat=True))
+    text = "".join(f"{path},Dog,91\n" for path in cats).encode()
+    predictions_import(dataset_name="pets", stream=io.BytesIO(text), images_root=pets.images_root, replace=True)
+    assert not Batch.objects.filter(pk__in=batch_ids).exists()
+    assert Prediction.objects.filter(dataset=pets, label="Cat").count() == 0
+
+
+@pytest.mark.django_db
+def test_replace_refuses_items_with_votes_and_keeps_the_votes(pets, reviewer):
+    voted = Prediction.objects.get(image__path="images/dog-0002.jpg")
+    Vote.objects.create(prediction=voted, reviewer=reviewer, confirm=True)
+    before = counts()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(
+            dataset_name="pets",
+            stream=io.BytesIO(b"images/dog-0001.jpg,Cat,90\nimages/dog-0002.jpg,Cat,90\n"),
+            images_root=pets.images_root,
+            replace=True,
+        )
+    assert error.value.errors == [
+        "line 2: image 'images/dog-0002.jpg' in dataset 'pets' already has votes; "
+        "its prediction cannot be replaced without losing them"
+    ]
+    assert counts() == before
+    assert Prediction.objects.get(image__path="images/dog-0001.jpg").label == "Dog"
+    assert Vote.objects.get().prediction_id == voted.pk
+
+
+@pytest.mark.django_db
+def test_replace_through_the_command_says_how_many_were_replaced(pets, tmp_path, capsys):
+    path = write(tmp_path, "images/fox-0000.jpg,Dog,90\nimages/fox-9999.jpg,Fox,90\n", "p.csv")
+    call_command("import_predictions", str(path), "--dataset", "pets", "--images-root", pets.images_root, "--replace")
+    assert "Imported 2 predictions" in capsys.readouterr().out
+    assert Prediction.objects.get(image__path="images/fox-0000.jpg").label == "Dog"

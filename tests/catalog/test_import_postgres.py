@@ -1,0 +1,129 @@
+"""The PostgreSQL COPY path of predictions_import says exactly what the Python reader says, block by block."""
+
+import io
+
+import pytest
+from django.db import connection
+
+from labelqa.catalog import pg_import
+from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.rows import ErrorList, RowsRejected, read_prediction_rows, scale_confidences
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch
+
+pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path runs on PostgreSQL only")
+
+
+def counts() -> tuple[int, int, int, int]:
+    return Dataset.objects.count(), Image.objects.count(), Prediction.objects.count(), Batch.objects.count()
+
+
+def python_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int]:
+    """Return the errors the pure Python reader gives for `data` (the SQLite path)."""
+    errors = ErrorList()
+    try:
+        rows = list(read_prediction_rows(io.BytesIO(data), errors))
+    except RowsRejected as exc:
+        return exc.errors, exc.total
+    scale_confidences(rows, scale, errors)
+    return errors.errors, errors.total
+
+
+def copy_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int]:
+    before = counts()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data", confidence_scale=scale)
+    assert counts() == before
+    return error.value.errors, error.value.total
+
+
+@pytest.fixture(params=[pg_import.BLOCK_BYTES, 64], ids=["one block", "many blocks"])
+def block_size(request, monkeypatch):
+    monkeypatch.setattr(pg_import, "BLOCK_BYTES", request.param)
+    return request.param
+
+
+MIXED_BAD = {
+    "plain errors": b"a.jpg,Dog,90\nb.jpg,Dog,high\nc.jpg,,90\nd.jpg,Dog,100.5\ne.jpg,Dog\nf.jpg,Dog,-3\n",
+    "odd rows": (
+        b"./a.jpg,Dog,90\n a.jpg ,Dog,91\nimg\\b.jpg, Cat ,50%\n/abs.jpg,Cat,1\nx/../../y.jpg,Cat,2\n"
+        b"C:/win.jpg,Cat,3\n\xc3\xa9t\xc3\xa9.jpg,\xc3\x89t\xc3\xa9,1e2\nok.jpg,Dog,inf\nok2.jpg,Dog,1_0\n"
+    ),
+    "quotes mid file": b'a.jpg,Dog,90\nb.jpg,"Dog, big",91\n"c\nd.jpg",Dog,x\ne.jpg,Dog,y\n',
+    "duplicates across blocks": b"".join(b"%d.jpg,Dog,90\n" % (i % 7) for i in range(20)),
+    "fraction scale": b"a.jpg,Dog,0.5\nb.jpg,Dog,1.5\nc.jpg,Dog,bad\n",
+    "long fields": b"a.jpg," + b"L" * 201 + b",90\n" + b"p" * 1001 + b".jpg,Dog,90\n",
+    "blank lines and blank records": b"\n\na.jpg,Dog,90\n , , \n\nb.jpg,Dog,nope\n\n",
+    "crlf and lone cr": b"a.jpg,Dog,90\r\nb.jpg,Dog,x\r\nc.jpg,Dog\ry,9\r\n",
+    "header with metadata": b"confidence,note,image,label\n90,n1,a.jpg,Dog\nbad,n2,b.jpg,Dog\n80,n3,a.jpg,Cat\n",
+    "many errors": b"".join(b"%d.jpg,Dog,x\n" % i for i in range(150)),
+    "late utf-8 error": b"a.jpg,Dog,x\n" * 30 + b"b\xff.jpg,Dog,90\n",
+    "late nul": b"a.jpg,Dog,90\n" * 30 + b"b.jpg,Dog,9\x00\n",
+    "only a header": b"image,label,confidence\n",
+    "empty": b"",
+}
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("case", sorted(MIXED_BAD))
+def test_the_copy_path_names_the_same_lines_as_the_python_reader(block_size, case):
+    data = MIXED_BAD[case]
+    assert copy_verdict(data) == python_verdict(data)
+
+
+@pytest.mark.django_db
+def test_an_explicit_fraction_scale_names_the_same_lines(block_size):
+    data = b"a.jpg,Dog,0.5\nb.jpg,Dog,1.5\nc.jpg,Dog,99\n"
+    assert copy_verdict(data, "fraction") == python_verdict(data, "fraction")
+
+
+@pytest.mark.django_db
+def test_odd_rows_are_cleaned_as_the_python_reader_cleans_them(block_size):
+    data = b"./img/a.jpg,Dog,90\n img\\b.jpg , Cat ,50%\n\xc3\xa9t\xc3\xa9.jpg,\xc3\x89t\xc3\xa9,1e1\nc.jpg,Dog,.5\n"
+    predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data")
+    got = sorted(Prediction.objects.values_list("image__path", "label", "confidence"))
+    assert got == [
+        ("c.jpg", "Dog", 0.5),
+        ("img/a.jpg", "Dog", 90.0),
+        ("img/b.jpg", "Cat", 50.0),
+        ("été.jpg", "Été", 10.0),
+    ]
+
+
+@pytest.mark.django_db
+def test_a_headed_file_keeps_metadata_through_the_copy_path(block_size):
+    data = b"Confidence,Camera,Image,Label,Site\n90,north,a.jpg,Dog,x\n0,,b.jpg,Cat,y\n"
+    predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data")
+    assert Image.objects.get(path="a.jpg").metadata == {"camera": "north", "site": "x"}
+    assert Image.objects.get(path="b.jpg").metadata == {"camera": "", "site": "y"}
+    assert Prediction.objects.get(image__path="b.jpg").confidence == 0.0
+
+
+@pytest.mark.django_db
+def test_batches_are_full_single_label_and_mix_confidences(block_size):
+    data = b"".join(b"img/%04d.jpg,%s,%d\n" % (i, b"Dog" if i % 3 else b"Cat", 50 + i % 50) for i in range(300))
+    summary = predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data", batch_size=25)
+    assert (summary.imported, summary.batches) == (300, 4 + 8)
+    sizes = sorted((b.label, b.predictions.count()) for b in Batch.objects.all())
+    assert sizes == [("Cat", 25)] * 4 + [("Dog", 25)] * 8
+    for batch in Batch.objects.all():
+        assert set(batch.predictions.values_list("label", flat=True)) == {batch.label}
+    # Shuffled: the first batch of a label is not simply the lowest paths.
+    first = Batch.objects.filter(label="Dog").order_by("id").first()
+    paths = sorted(first.predictions.values_list("image__path", flat=True))
+    assert paths != [f"img/{i:04d}.jpg" for i in range(300) if i % 3][:25]
+
+
+@pytest.mark.django_db
+def test_min_confidence_skips_rows_and_counts_them(block_size):
+    data = b"a.jpg,Dog,79.9\nb.jpg,Dog,80\nc.jpg,Dog,99\n"
+    summary = predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data", min_confidence=80)
+    assert (summary.imported, summary.skipped_below_min) == (2, 1)
+    assert sorted(Image.objects.values_list("path", flat=True)) == ["b.jpg", "c.jpg"]
+
+
+@pytest.mark.django_db
+def test_two_imports_in_one_transaction_do_not_collide_on_staging_tables():
+    predictions_import(dataset_name="one", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="/data")
+    predictions_import(dataset_name="two", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="/data")
+    assert Prediction.objects.count() == 2
