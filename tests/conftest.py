@@ -7,6 +7,7 @@ from django.contrib.auth import get_user_model
 
 from labelqa import roles
 from labelqa.catalog.services import predictions_import
+from labelqa.celery import app as celery_app
 
 PASSWORD = "correct-horse-battery-staple"
 
@@ -58,3 +59,13 @@ def pets(db, tmp_path):
     from labelqa.catalog.models import Dataset
 
     return Dataset.objects.get(name="pets")
+
+
+@pytest.fixture
+def eager_celery(settings):
+    """Run tasks in this process even when make test points Celery at Redis (no gpu worker runs in tests)."""
+    settings.CELERY_TASK_ALWAYS_EAGER = True
+    previous = celery_app.conf.task_always_eager
+    celery_app.conf.task_always_eager = True
+    yield
+    celery_app.conf.task_always_eager = previous

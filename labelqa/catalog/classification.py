@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 
 from django.conf import settings
 from django.db import transaction
@@ -22,6 +23,8 @@ def classification_start(
     """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit."""
     from worker.tasks import classify_run
 
+    if not source.startswith("s3://") and not Path(source).is_dir():
+        raise ValueError(f"{source} is not a directory on the server; give a folder or s3://bucket/prefix")
     with transaction.atomic():
         dataset = dataset_get_or_create(name=dataset_name, images_root=source)
         run = ClassificationRun.objects.create(

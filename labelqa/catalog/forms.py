@@ -28,3 +28,12 @@ class PredictionUploadForm(forms.Form):
                 "Import larger files with manage.py import_predictions."
             )
         return upload
+
+
+class ClassifyForm(forms.Form):
+    dataset = forms.CharField(max_length=100, help_text="Created when missing.")
+    source = forms.CharField(max_length=1000, help_text="Server directory or s3://bucket/prefix of the images.")
+    model = forms.CharField(
+        max_length=1000, required=False, help_text="Empty for the default (efficientnet-lite0), or a TorchScript path."
+    )
+    batch_size = forms.IntegerField(required=False, min_value=1, max_value=4096, help_text="Empty: automatic.")

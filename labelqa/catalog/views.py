@@ -2,14 +2,15 @@
 
 from django.contrib import messages
 from django.db.models import Count, Q
-from django.http import HttpRequest, HttpResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
 from django.views.decorators.http import require_GET
 
-from labelqa.catalog import services
-from labelqa.catalog.forms import PredictionUploadForm
-from labelqa.catalog.models import Dataset, Image
+from labelqa.catalog import selectors, services
+from labelqa.catalog.classification import classification_start
+from labelqa.catalog.forms import ClassifyForm, PredictionUploadForm
+from labelqa.catalog.models import ClassificationRun, Dataset, Image
 from labelqa.catalog.rows import RowsRejected
 from labelqa.permissions import admin_required, image_viewer_required
 
@@ -44,7 +45,47 @@ def datasets(request: HttpRequest) -> HttpResponse:
         n_batches=Count("batches", distinct=True),
         n_done=Count("batches", filter=Q(batches__reviews_done__gte=1), distinct=True),
     )
-    return render(request, "catalog/datasets.html", {"form": form, "datasets": listing, "errors": errors})
+    context = {
+        "form": form,
+        "classify_form": ClassifyForm(),
+        "datasets": listing,
+        "errors": errors,
+        "runs": ClassificationRun.objects.select_related("dataset")[:10],
+    }
+    return render(request, "catalog/datasets.html", context)
+
+
+@admin_required
+def classify(request: HttpRequest) -> HttpResponse:
+    """Start a classifier run over a folder or S3 prefix and show its progress page."""
+    form = ClassifyForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        data = form.cleaned_data
+        try:
+            run = classification_start(
+                dataset_name=data["dataset"],
+                source=data["source"],
+                model=data["model"] or None,
+                batch_size=data["batch_size"],
+            )
+        except ValueError as exc:
+            form.add_error("source", str(exc))
+        else:
+            return redirect("catalog:run", run.pk)
+    return render(request, "catalog/classify.html", {"form": form})
+
+
+@admin_required
+def run(request: HttpRequest, run_id: int) -> HttpResponse:
+    found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
+    return render(request, "catalog/run.html", {"run": found, "progress": selectors.run_progress(found)})
+
+
+@require_GET
+@admin_required
+def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
+    found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
+    return JsonResponse(selectors.run_progress(found))
 
 
 def _image_response(image_id: int, render) -> HttpResponse:

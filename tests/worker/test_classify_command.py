@@ -7,20 +7,9 @@ import pytest
 from django.core.management import call_command
 
 from labelqa.catalog.models import ClassificationRun, Image, Prediction
-from labelqa.celery import app as celery_app
 
 DEMO = Path(__file__).resolve().parents[2] / "labelqa" / "catalog" / "demo" / "images"
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat", "lynx"}
-
-
-@pytest.fixture
-def eager_celery(settings):
-    """Run tasks in this process even when make test points Celery at Redis (no gpu worker runs in tests)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
-    previous = celery_app.conf.task_always_eager
-    celery_app.conf.task_always_eager = True
-    yield
-    celery_app.conf.task_always_eager = previous
 
 
 # transaction=True: the run is enqueued on commit, as it is outside tests.

@@ -1,0 +1,94 @@
+"""A classifier run killed halfway (SIGKILL) resumes without duplicates; the admin page shows its progress."""
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.db import connection
+from django.test import Client
+from PIL import Image as PILImage
+
+from labelqa.catalog.classification import SAVE_EVERY, classification_execute
+from labelqa.catalog.models import ClassificationRun, Image, Prediction
+from tests.conftest import PASSWORD
+
+ROOT = Path(__file__).resolve().parents[2]
+IMAGES = SAVE_EVERY * 3
+
+
+def write_images(folder: Path, count: int) -> None:
+    rng = np.random.default_rng(7)
+    for i in range(count):
+        pixels = rng.integers(0, 255, size=(96, 128, 3), dtype=np.uint8)
+        PILImage.fromarray(pixels).save(folder / f"img-{i:04d}.jpg", quality=70)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_run_killed_halfway_resumes_and_classifies_every_image_once(tmp_path, admin_user):
+    assert connection.vendor == "postgresql", "a second process must see the test database (make test uses PostgreSQL)"
+    write_images(tmp_path, IMAGES)
+    db = connection.settings_dict
+    env = {
+        **os.environ,
+        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
+        "CELERY_BROKER_URL": "",  # in-process, so the kill hits the classifier itself
+    }
+    process = subprocess.Popen(
+        [sys.executable, "manage.py", "classify", "--dataset", "killed", "--images", str(tmp_path)],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 120
+    while not Image.objects.filter(dataset__name="killed").exists():
+        assert process.poll() is None, "classify ended before it could be killed"
+        assert time.monotonic() < deadline, "no chunk was saved within 120 s"
+        time.sleep(0.1)
+    process.send_signal(signal.SIGKILL)
+    process.wait()
+
+    run = ClassificationRun.objects.get(dataset__name="killed")
+    saved = Image.objects.filter(dataset__name="killed").count()
+    assert run.status == ClassificationRun.Status.RUNNING
+    assert 0 < saved < IMAGES and saved % SAVE_EVERY == 0
+
+    client = Client()
+    client.login(username=admin_user.username, password=PASSWORD)
+    progress = client.get(f"/datasets/runs/{run.pk}/progress.json").json()
+    assert (progress["status"], progress["done"], progress["total"]) == ("running", saved, IMAGES)
+
+    classification_execute(run.pk)  # what a redelivered task does
+
+    run.refresh_from_db()
+    assert run.status == ClassificationRun.Status.DONE and run.done == IMAGES
+    paths = list(Image.objects.filter(dataset__name="killed").values_list("path", flat=True))
+    assert len(paths) == len(set(paths)) == IMAGES
+    assert Prediction.objects.filter(dataset__name="killed", batch__isnull=False).count() == IMAGES
+    page = client.get(f"/datasets/runs/{run.pk}/").content.decode()
+    assert 'id="run-bar"' in page and f"{IMAGES} of {IMAGES} images" in page
+
+
+@pytest.mark.django_db
+def test_only_admins_start_runs(reviewer, scientist):
+    for user in (reviewer, scientist):
+        client = Client()
+        client.login(username=user.username, password=PASSWORD)
+        assert client.post("/datasets/classify/", {"dataset": "x", "source": "/tmp"}).status_code == 403
+    assert not ClassificationRun.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_missing_folder_is_refused_with_a_message(admin_user, tmp_path):
+    client = Client()
+    client.login(username=admin_user.username, password=PASSWORD)
+    response = client.post("/datasets/classify/", {"dataset": "m", "source": str(tmp_path / "nope")})
+    assert response.status_code == 200
+    assert "is not a directory on the server" in response.content.decode()
+    assert not ClassificationRun.objects.exists()
