@@ -3,14 +3,19 @@
 from celery import shared_task
 from django.db import DatabaseError
 
+from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
+from labelqa.catalog.models import Dataset
 from labelqa.review.services import tallies_refresh
 
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
 def refresh_tallies(dataset_id: int) -> int:
-    """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed."""
-    return tallies_refresh(dataset_id=dataset_id)
+    """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed, then re-rank batches."""
+    changed = tallies_refresh(dataset_id=dataset_id)
+    if Dataset.objects.filter(pk=dataset_id, prioritise_uncertain=True).exists():
+        batch_priorities_refresh(dataset_id=dataset_id)
+    return changed
 
 
 # Routed to the `gpu` queue (settings.CELERY_TASK_ROUTES); a killed worker's run is redelivered and resumes.

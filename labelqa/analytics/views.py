@@ -2,10 +2,13 @@
 
 import json
 from collections.abc import Callable
+from urllib.parse import urlencode
 
+from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.analytics import charts
 from labelqa.analytics.exports import labels_csv, labels_jsonl
@@ -17,6 +20,7 @@ from labelqa.analytics.selectors import (
     disconfirmed_predictions,
     report_for_dataset,
 )
+from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import reviews_needed_for_margin
 from labelqa.catalog.models import Consensus, Dataset
 from labelqa.permissions import analytics_required
@@ -245,3 +249,15 @@ def _png_response(png: bytes, filename: str, *, download: bool) -> HttpResponse:
     safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)
     response["Content-Disposition"] = f'{disposition}; filename="{safe_name}"'
     return response
+
+
+@require_POST
+@analytics_required
+def prioritise(request: HttpRequest, dataset: str) -> HttpResponse:
+    """Switch "prioritise uncertain buckets" for a dataset; reviewers then get the least certain batches first."""
+    ds = get_object_or_404(Dataset, name=dataset)
+    enabled = request.POST.get("enabled") == "1"
+    prioritisation_set(dataset=ds, enabled=enabled)
+    state = "now get the least certain batches first" if enabled else "get batches in order again"
+    messages.success(request, f"Reviewers of {ds.name} {state}.")
+    return redirect(f"{reverse('analytics:index')}?{urlencode({'dataset': ds.name})}")

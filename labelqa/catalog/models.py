@@ -21,6 +21,11 @@ class Dataset(models.Model):
     )
     consensus = models.CharField(max_length=20, choices=Consensus.choices, default=Consensus.UNANIMOUS)
     shuffle_seed = models.PositiveIntegerField(default=0, help_text="Seed for shuffling items into batches.")
+    prioritise_uncertain = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="Serve first the batches whose class and confidence buckets are least certain.",
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:

@@ -13,13 +13,15 @@ class Batch(models.Model):
     label = models.CharField(max_length=200)
     # Submitted leases; only ever changed under this row's lock, so it is exact.
     reviews_done = models.PositiveSmallIntegerField(default=0)
+    # Higher is served first; set from the uncertainty of the batch's cells when the dataset asks for it.
+    priority = models.FloatField(default=0, db_default=0)
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["id"]
         verbose_name_plural = "batches"
         permissions = [("review_batches", "Lease batches and vote on them")]
-        indexes = [models.Index(fields=["dataset", "reviews_done", "id"], name="batch_open")]
+        indexes = [models.Index(fields=["dataset", "-priority", "reviews_done", "id"], name="batch_next")]
 
     def __str__(self) -> str:
         return f"{self.dataset} · {self.label} #{self.pk}"

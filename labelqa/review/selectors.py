@@ -91,7 +91,7 @@ def likely_next_images(batch: Batch, reviewer) -> list[int]:
         Batch.objects.filter(dataset_id=batch.dataset_id, reviews_done__lt=batch.dataset.reviews_per_item)
         .exclude(pk=batch.pk)
         .exclude(pk__in=done_by_me)
-        .order_by("reviews_done", "id")
+        .order_by("-priority", "reviews_done", "id")
         .values_list("id", flat=True)
         .first()
     )

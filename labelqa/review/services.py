@@ -102,7 +102,7 @@ def _next_candidate(reviewer, dataset: Dataset, label, now, skipped) -> Batch | 
         .exclude(pk__in=skipped)
         .alias(active=Coalesce(Subquery(active), Value(0)))
         .filter(active__lt=dataset.reviews_per_item - F("reviews_done"))
-        .order_by("reviews_done", "id")
+        .order_by("-priority", "reviews_done", "id")
     )
     if label:
         candidates = candidates.filter(label=label)

@@ -1,0 +1,67 @@
+"""Writes driven by analytics: which batches reviewers should see first."""
+
+from __future__ import annotations
+
+from django.db import connection, transaction
+
+from labelqa.analytics.selectors import DEFAULT_EDGES, report_for_dataset
+from labelqa.analytics.stats import reviews_needed_for_margin
+from labelqa.catalog.models import Dataset
+from labelqa.review.models import Batch
+
+# A cell counts as settled once its accuracy is known to within this many points either way.
+MARGIN = 0.05
+
+
+def batch_priorities_refresh(*, dataset_id: int) -> int:
+    """Rank the dataset's open batches by how uncertain their class × bucket cells still are; return how many.
+
+    A batch's priority is the mean, over its images, of the reviews its image's cell still needs to narrow the
+    accuracy interval to ±5 points. With prioritisation off every priority is 0 and batches go in order.
+    """
+    dataset = Dataset.objects.get(pk=dataset_id)
+    open_batches = Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
+    if not dataset.prioritise_uncertain:
+        return open_batches.exclude(priority=0).update(priority=0)
+    report = report_for_dataset(dataset, edges=DEFAULT_EDGES)
+    last = DEFAULT_EDGES[-1]
+    cells = [
+        (
+            c["label"],
+            b["low"],
+            b["high"],
+            float(reviews_needed_for_margin(b["reviewed"] - b["incorrect"], b["reviewed"], MARGIN)),
+        )
+        for c in report["classes"]
+        for b in c["buckets"]
+        if b["total"]
+    ]
+    if not cells:
+        return 0
+    values = ", ".join(["(%s, %s, %s, %s)"] * len(cells))
+    sql = f"""
+        WITH cells(label, low, high, score) AS (VALUES {values})
+        UPDATE review_batch SET priority = ranked.score
+        FROM (
+            SELECT p.batch_id, avg(cells.score) AS score
+            FROM catalog_prediction p
+            JOIN cells ON p.label = cells.label AND p.confidence >= cells.low
+                AND (p.confidence < cells.high OR (cells.high = %s AND p.confidence <= cells.high))
+            WHERE p.dataset_id = %s AND p.batch_id IS NOT NULL
+            GROUP BY p.batch_id
+        ) AS ranked
+        WHERE review_batch.id = ranked.batch_id AND review_batch.reviews_done < %s
+    """
+    params = [v for cell in cells for v in cell] + [last, dataset.pk, dataset.reviews_per_item]
+    with transaction.atomic(), connection.cursor() as cursor:
+        # Batches of images below the report's range keep the lowest priority.
+        open_batches.update(priority=0)
+        cursor.execute(sql, params)
+        return cursor.rowcount
+
+
+def prioritisation_set(*, dataset: Dataset, enabled: bool) -> None:
+    """Turn "prioritise uncertain buckets" on or off for a dataset and re-rank its batches now."""
+    dataset.prioritise_uncertain = enabled
+    dataset.save(update_fields=["prioritise_uncertain"])
+    batch_priorities_refresh(dataset_id=dataset.pk)

@@ -1,0 +1,60 @@
+"""'Prioritise uncertain buckets': the least certain batches are leased first."""
+
+import io
+
+import pytest
+from django.test import Client
+
+from labelqa.analytics.services import batch_priorities_refresh
+from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch
+from labelqa.review.services import batch_lease, votes_submit
+from tests.conftest import PASSWORD
+
+
+@pytest.fixture
+def reviewed_once(db, tmp_path, reviewer):
+    """50 Cat and 50 Dog images at 96%, two reviews each wanted; one reviewer confirmed every Cat and half the Dogs."""
+    rows = "".join(f"c{i}.jpg,Cat,96\n" for i in range(50)) + "".join(f"d{i}.jpg,Dog,96\n" for i in range(50))
+    predictions_import(
+        dataset_name="prio", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path), reviews_per_item=2
+    )
+    dataset = Dataset.objects.get(name="prio")
+    while (lease := batch_lease(reviewer=reviewer, dataset=dataset)) is not None:
+        ids = list(Prediction.objects.filter(batch_id=lease.batch_id).order_by("id").values_list("id", flat=True))
+        confirmed = set(ids) if lease.batch.label == "Cat" else set(ids[::2])
+        votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=confirmed)
+    return dataset
+
+
+@pytest.mark.django_db
+def test_uncertain_batches_are_served_first_only_when_switched_on(reviewed_once, reviewer2):
+    batch_priorities_refresh(dataset_id=reviewed_once.pk)
+    assert set(Batch.objects.values_list("priority", flat=True)) == {0}
+    assert batch_lease(reviewer=reviewer2, dataset=reviewed_once).batch.label == "Cat"  # in order: Cat comes first
+    reviewer2.leases.all().delete()  # nothing submitted: let the next call choose afresh
+
+    reviewed_once.prioritise_uncertain = True
+    reviewed_once.save()
+    batch_priorities_refresh(dataset_id=reviewed_once.pk)
+    cat = Batch.objects.filter(label="Cat").first()
+    dog = Batch.objects.filter(label="Dog").first()
+    # All Cats confirmed: settled within +/-5 points. Dogs at 50%: hundreds of reviews short.
+    assert cat.priority == 0 and dog.priority > 100
+    assert batch_lease(reviewer=reviewer2, dataset=reviewed_once).batch.label == "Dog"
+
+
+@pytest.mark.django_db
+def test_a_scientist_switches_prioritisation_on_the_analytics_page(reviewed_once, scientist, reviewer):
+    client = Client()
+    client.login(username=scientist.username, password=PASSWORD)
+    assert 'id="prioritise"' in client.get("/analytics/?dataset=prio").content.decode()
+    response = client.post("/analytics/prio/prioritise/", {"enabled": "1"})
+    assert response.status_code == 302
+    reviewed_once.refresh_from_db()
+    assert reviewed_once.prioritise_uncertain
+    assert Batch.objects.filter(label="Dog", priority__gt=0).count() == 2
+    reviewer_client = Client()
+    reviewer_client.login(username=reviewer.username, password=PASSWORD)
+    assert reviewer_client.post("/analytics/prio/prioritise/", {"enabled": "0"}).status_code == 403
