@@ -10,7 +10,7 @@ from collections.abc import Iterator
 from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
 from labelqa.analytics.stats import consensus_status
 from labelqa.catalog.models import Consensus, Dataset, Prediction
-from labelqa.review.models import Vote
+from labelqa.review.selectors import aggregated_votes
 from labelqa.review.services import tallies_refresh
 
 LABEL_COLUMNS = ("image", "label", "confidence", "status", "confirms", "disconfirms")
@@ -22,7 +22,7 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
     tallies_refresh(dataset_id=dataset.pk)
     posterior: dict[int, float] = {}
     if policy == Consensus.DAWID_SKENE:
-        votes = Vote.objects.filter(prediction__dataset=dataset).values_list("prediction_id", "reviewer_id", "confirm")
+        votes = aggregated_votes(dataset).values_list("prediction_id", "reviewer_id", "confirm")
         posterior = dawid_skene(list(votes.iterator(chunk_size=20000))).item_posterior
     rows = (
         Prediction.objects.filter(dataset=dataset)

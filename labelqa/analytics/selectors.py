@@ -14,7 +14,7 @@ from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
 from labelqa.analytics.report import build_report
 from labelqa.analytics.stats import bucket_index, calibration, threshold_curve, validate_edges
 from labelqa.catalog.models import Consensus, Dataset, Prediction
-from labelqa.review.models import Vote
+from labelqa.review.selectors import aggregated_votes
 from labelqa.review.services import tallies_refresh
 
 DEFAULT_EDGES = (80, 85, 90, 95, 100)
@@ -292,6 +292,6 @@ def _dawid_skene_cells(dataset, in_range, edges):
 
 def _dawid_skene_statuses(dataset: Dataset) -> dict[int, str]:
     """Return confirmed or disconfirmed per reviewed prediction, from Dawid–Skene over all the dataset's votes."""
-    votes = Vote.objects.filter(prediction__dataset=dataset).values_list("prediction_id", "reviewer_id", "confirm")
+    votes = aggregated_votes(dataset).values_list("prediction_id", "reviewer_id", "confirm")
     result = dawid_skene(list(votes.iterator(chunk_size=20000)))
     return {pid: dawid_skene_status(p) for pid, p in result.item_posterior.items()}

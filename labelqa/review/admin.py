@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 
 
 @admin.register(Batch)
@@ -22,3 +22,20 @@ class VoteAdmin(admin.ModelAdmin):
     list_display = ["prediction", "reviewer", "confirm", "updated_at"]
     list_filter = ["confirm", "reviewer"]
     raw_id_fields = ["prediction", "lease"]
+
+
+@admin.register(ReviewerExclusion)
+class ReviewerExclusionAdmin(admin.ModelAdmin):
+    """Read-only here: excluding goes through the quality page, which also refreshes the tallies."""
+
+    list_display = ["dataset", "reviewer", "created_at", "created_by"]
+    list_filter = ["dataset"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False

@@ -62,3 +62,22 @@ class Vote(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} {'confirms' if self.confirm else 'disconfirms'} {self.prediction_id}"
+
+
+class ReviewerExclusion(models.Model):
+    """A reviewer whose votes on a dataset are kept but left out of its tallies and consensus."""
+
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="reviewer_exclusions")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="exclusions")
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "reviewer"], name="exclusion_one_per_reviewer_per_dataset")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} excluded from {self.dataset}"

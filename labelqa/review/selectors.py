@@ -2,11 +2,16 @@
 
 from __future__ import annotations
 
-from django.db.models import Count, F, Q
+from collections import defaultdict
+from statistics import median
+
+from django.db.models import Count, F, Q, QuerySet
 from django.utils import timezone
 
-from labelqa.catalog.models import Dataset, Prediction
-from labelqa.review.models import Batch, Lease
+from labelqa.analytics.agreement import fleiss_kappa
+from labelqa.analytics.consensus import dawid_skene
+from labelqa.catalog.models import Consensus, Dataset, Prediction
+from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 
 
 def datasets_with_work(reviewer) -> list[dict]:
@@ -98,3 +103,82 @@ def likely_next_images(batch: Batch, reviewer) -> list[int]:
     if upcoming is None:
         return []
     return list(Prediction.objects.filter(batch_id=upcoming).values_list("image_id", flat=True))
+
+
+def excluded_reviewers(dataset: Dataset | int) -> QuerySet:
+    """Return the ids (as a values queryset) of reviewers whose votes on the dataset are left out of aggregation."""
+    dataset_id = dataset if isinstance(dataset, int) else dataset.pk
+    return ReviewerExclusion.objects.filter(dataset_id=dataset_id).values("reviewer_id")
+
+
+def aggregated_votes(dataset: Dataset | int) -> QuerySet:
+    """Return the dataset's votes that count towards tallies and consensus: those of non-excluded reviewers."""
+    dataset_id = dataset if isinstance(dataset, int) else dataset.pk
+    excluded = excluded_reviewers(dataset_id)
+    return Vote.objects.filter(prediction__dataset_id=dataset_id).exclude(reviewer_id__in=excluded)
+
+
+def reviewer_quality(dataset: Dataset) -> list[dict]:
+    """Return, per reviewer who voted on the dataset, their workload, speed, agreement and estimated reliability.
+
+    Agreement is the share of their votes that match the item's status under the dataset's policy (majority
+    for Dawid–Skene datasets), over items that are confirmed or disconfirmed; it reads the tallies, so call
+    `tallies_refresh` first. Reliability is Dawid–Skene's accuracy over all the dataset's votes, excluded
+    reviewers' too, so an excluded reviewer can be judged for inclusion again.
+    """
+    votes = Vote.objects.filter(prediction__dataset=dataset)
+    confirmed, disconfirmed = _decided_filters(dataset.consensus)
+    rows = (
+        votes.values("reviewer_id", "reviewer__username")
+        .annotate(
+            votes=Count("id"),
+            decided=Count("id", filter=confirmed | disconfirmed),
+            agreed=Count("id", filter=(confirmed & Q(confirm=True)) | (disconfirmed & Q(confirm=False))),
+        )
+        .order_by("reviewer__username")
+    )
+    durations: dict[int, list[float]] = defaultdict(list)
+    leases = Lease.objects.filter(batch__dataset=dataset, submitted_at__isnull=False)
+    for reviewer_id, created, submitted in leases.values_list("reviewer_id", "created_at", "submitted_at"):
+        durations[reviewer_id].append((submitted - created).total_seconds())
+    reliability = dawid_skene(
+        list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator())
+    ).reviewer_accuracy
+    excluded = set(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))
+    return [
+        {
+            "reviewer_id": row["reviewer_id"],
+            "username": row["reviewer__username"],
+            "votes": row["votes"],
+            "batches": len(durations[row["reviewer_id"]]),
+            "median_seconds": median(durations[row["reviewer_id"]]) if durations[row["reviewer_id"]] else None,
+            "agreement": row["agreed"] / row["decided"] if row["decided"] else None,
+            "reliability": reliability.get(row["reviewer_id"]),
+            "excluded": row["reviewer_id"] in excluded,
+        }
+        for row in rows
+    ]
+
+
+def _decided_filters(policy: str) -> tuple[Q, Q]:
+    """Conditions on a vote's image for confirmed and disconfirmed under unanimous or majority."""
+    c, d = F("prediction__confirms"), F("prediction__disconfirms")
+    if policy == Consensus.UNANIMOUS:
+        return Q(prediction__confirms__gt=0, prediction__disconfirms=0), Q(
+            prediction__disconfirms__gt=0, prediction__confirms=0
+        )
+    return Q(prediction__confirms__gt=d), Q(prediction__disconfirms__gt=c)
+
+
+def dataset_agreement(dataset: Dataset) -> dict:
+    """Return Fleiss' kappa over the dataset's images with two or more counted votes, and how many there are."""
+    groups = (
+        Prediction.objects.filter(dataset=dataset)
+        .alias(n=F("confirms") + F("disconfirms"))
+        .filter(n__gte=2)
+        .values_list("confirms", "disconfirms")
+        .annotate(items=Count("id"))
+        .order_by()
+    )
+    counts = [(c, d) for c, d, items in groups for _ in range(items)]
+    return {"kappa": fleiss_kappa(counts), "items": len(counts)}

@@ -19,7 +19,8 @@ from labelqa import roles
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.rows import ErrorList, read_vote_rows
 from labelqa.catalog.services import chunks
-from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
+from labelqa.review.selectors import excluded_reviewers
 
 
 class LeaseRefused(Exception):
@@ -179,6 +180,10 @@ def _tallies_mark_stale(dataset_id: int, prediction_ids: list[int]) -> None:
     """Flag the images whose votes changed and have a worker recompute their tallies after commit."""
     for chunk in chunks(prediction_ids):
         Prediction.objects.filter(pk__in=chunk).update(tally_stale=True)
+    _tallies_refresh_on_commit(dataset_id)
+
+
+def _tallies_refresh_on_commit(dataset_id: int) -> None:
     from worker.tasks import refresh_tallies
 
     transaction.on_commit(lambda: refresh_tallies.delay(dataset_id))
@@ -187,16 +192,56 @@ def _tallies_mark_stale(dataset_id: int, prediction_ids: list[int]) -> None:
 def tallies_refresh(*, dataset_id: int) -> int:
     """Recompute confirm/disconfirm counts of the dataset's stale images from their votes; return how many.
 
+    Votes of reviewers excluded from the dataset are kept but not counted.
     Recomputing (never incrementing) makes this safe to run twice or concurrently.
     """
 
+    excluded = excluded_reviewers(dataset_id)
+
     def count(confirm: bool):
-        votes = Vote.objects.filter(prediction=OuterRef("pk"), confirm=confirm).values("prediction")
+        votes = (
+            Vote.objects.filter(prediction=OuterRef("pk"), confirm=confirm)
+            .exclude(reviewer_id__in=excluded)
+            .values("prediction")
+        )
         return Coalesce(Subquery(votes.annotate(n=Count("*")).values("n")), Value(0))
 
     return Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True).update(
         confirms=count(True), disconfirms=count(False), tally_stale=False
     )
+
+
+@transaction.atomic
+def reviewer_exclude(*, dataset: Dataset, reviewer, by) -> ReviewerExclusion:
+    """Leave the reviewer's votes on the dataset out of its tallies and consensus (the votes are kept)."""
+    exclusion, created = ReviewerExclusion.objects.get_or_create(
+        dataset=dataset, reviewer=reviewer, defaults={"created_by": by}
+    )
+    if created:
+        _tallies_mark_stale_for_reviewer(dataset, reviewer)
+    return exclusion
+
+
+@transaction.atomic
+def reviewer_include(*, dataset: Dataset, reviewer, by) -> bool:
+    """Count the reviewer's votes on the dataset again; return False when they were not excluded."""
+    deleted, _ = ReviewerExclusion.objects.filter(dataset=dataset, reviewer=reviewer).delete()
+    if deleted:
+        _tallies_mark_stale_for_reviewer(dataset, reviewer)
+    return bool(deleted)
+
+
+def _tallies_mark_stale_for_reviewer(dataset: Dataset, reviewer) -> None:
+    voted = Vote.objects.filter(reviewer=reviewer, prediction__dataset=dataset).values("prediction_id")
+    Prediction.objects.filter(pk__in=voted).update(tally_stale=True)
+    _tallies_refresh_on_commit(dataset.pk)
+
+
+def tallies_recompute(*, dataset: Dataset) -> int:
+    """Mark every image of the dataset stale and recompute its tallies now; return how many were recomputed."""
+    with transaction.atomic():
+        Prediction.objects.filter(dataset=dataset).update(tally_stale=True)
+        return tallies_refresh(dataset_id=dataset.pk)
 
 
 @transaction.atomic

@@ -7,4 +7,6 @@ urlpatterns = [
     path("", views.home, name="home"),
     path("next/", views.next_batch, name="next"),
     path("batch/<int:batch_id>/", views.batch, name="batch"),
+    path("quality/", views.quality, name="quality"),
+    path("quality/exclusion/", views.exclusion, name="exclusion"),
 ]

@@ -1,15 +1,16 @@
-"""Reviewer pages: home, leasing the next batch, the batch grid and its submission."""
+"""Reviewer pages: home, leasing the next batch, the batch grid and its submission; the admins' quality page."""
 
 from urllib.parse import urlencode
 
 from django.contrib import messages
+from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_http_methods
+from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
-from labelqa.permissions import reviewer_required
+from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import selectors, services
 
 
@@ -82,3 +83,36 @@ def _queue_params(params) -> dict[str, str]:
 def _with_queue(url: str, params) -> str:
     query = urlencode(_queue_params(params))
     return f"{url}?{query}" if query else url
+
+
+@admin_required
+def quality(request: HttpRequest) -> HttpResponse:
+    """Show each reviewer's workload, speed and agreement on one dataset, with the dataset's Fleiss' kappa."""
+    datasets = Dataset.objects.order_by("name")
+    name = request.GET.get("dataset")
+    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    context = {"datasets": datasets, "dataset": dataset}
+    if dataset is not None:
+        services.tallies_refresh(dataset_id=dataset.pk)
+        context["reviewers"] = selectors.reviewer_quality(dataset)
+        context["agreement"] = selectors.dataset_agreement(dataset)
+    return render(request, "review/quality.html", context)
+
+
+@admin_required
+@require_POST
+def exclusion(request: HttpRequest) -> HttpResponse:
+    """Exclude a reviewer's votes from a dataset's aggregation, or include them again."""
+    dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
+    reviewer_id = request.POST.get("reviewer", "")
+    reviewer = get_object_or_404(get_user_model(), pk=int(reviewer_id) if reviewer_id.isdigit() else 0)
+    action = request.POST.get("action")
+    if action == "exclude":
+        services.reviewer_exclude(dataset=dataset, reviewer=reviewer, by=request.user)
+        messages.success(request, f"{reviewer.username}'s votes on {dataset.name} no longer count; they are kept.")
+    elif action == "include":
+        services.reviewer_include(dataset=dataset, reviewer=reviewer, by=request.user)
+        messages.success(request, f"{reviewer.username}'s votes on {dataset.name} count again.")
+    else:
+        messages.error(request, "Choose Exclude or Include for a reviewer.")
+    return redirect(f"{reverse('review:quality')}?{urlencode({'dataset': dataset.name})}")
