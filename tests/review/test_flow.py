@@ -23,6 +23,14 @@ def login(username: str) -> Client:
     return client
 
 
+def open_next_batch(client: Client) -> tuple[str, list[int], str]:
+    """Lease the next batch and return its URL, the prediction ids on its grid and the lease token."""
+    location = client.get("/review/next/")["Location"]
+    html = client.get(location).content.decode()
+    ids = [int(i) for i in CHECKBOX.findall(html)]
+    return location, ids, re.search(r'name="lease" value="([^"]+)"', html).group(1)
+
+
 def review_until_empty(client: Client, uncheck_first: bool = True) -> list[tuple[str, list[int], list[int]]]:
     """Drain the queue like a reviewer: submit each batch with the first box unchecked; return what was sent."""
     sent = []
@@ -77,10 +85,7 @@ def test_a_post_without_csrf_is_refused(pets, reviewer):
 @pytest.mark.django_db
 def test_submitting_the_same_lease_twice_records_nothing_new(pets, reviewer):
     client = login(reviewer.username)
-    location = client.get("/review/next/")["Location"]
-    html = client.get(location).content.decode()
-    ids = [int(i) for i in CHECKBOX.findall(html)]
-    lease = re.search(r'name="lease" value="([^"]+)"', html).group(1)
+    location, ids, lease = open_next_batch(client)
     csrf = client.cookies["csrftoken"].value
     client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids})
     client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": []})
@@ -116,10 +121,7 @@ def test_anonymous_users_are_sent_to_login_and_wrong_roles_get_403(pets, scienti
 @pytest.mark.django_db
 def test_a_reviewer_goes_back_to_the_previous_batch_and_changes_a_vote(pets, reviewer):
     client = login(reviewer.username)
-    first = client.get("/review/next/")["Location"]
-    html = client.get(first).content.decode()
-    ids = [int(i) for i in CHECKBOX.findall(html)]
-    lease = re.search(r'name="lease" value="([^"]+)"', html).group(1)
+    first, ids, lease = open_next_batch(client)
     csrf = client.cookies["csrftoken"].value
     client.post(first, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids})
 
