@@ -17,15 +17,18 @@ def _s3():
     return boto3.client("s3", endpoint_url=os.environ.get("AWS_S3_ENDPOINT_URL") or None)
 
 
-def _split(uri: str) -> tuple[str, str]:
+def split_s3_uri(uri: str) -> tuple[str, str]:
+    """Return (bucket, prefix) of an s3://bucket/prefix URI; the prefix has no leading or trailing slash."""
     bucket, _, prefix = uri.removeprefix("s3://").partition("/")
+    if not bucket:
+        raise ValueError(f"{uri!r} names no bucket; write s3://bucket/prefix")
     return bucket, prefix.strip("/")
 
 
 def list_images(root: str) -> Iterator[str]:
     """Yield the image paths under `root`, relative to it, in sorted order."""
     if root.startswith("s3://"):
-        bucket, prefix = _split(root)
+        bucket, prefix = split_s3_uri(root)
         pages = _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
         keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
         start = len(prefix) + 1 if prefix else 0
@@ -42,7 +45,7 @@ def list_images(root: str) -> Iterator[str]:
 def read_image_bytes(key: str) -> bytes:
     """Read an image given as a local path or an s3://bucket/key URI (picklable, for DataLoader workers)."""
     if key.startswith("s3://"):
-        bucket, name = _split(key)
+        bucket, name = split_s3_uri(key)
         return _s3().get_object(Bucket=bucket, Key=name)["Body"].read()
     return Path(key).read_bytes()
 

@@ -63,12 +63,22 @@ def report_for_dataset(
     consensus: str | None = None,
 ) -> dict:
     """Return the threshold report of DESIGN.md ("Report semantics") for a dataset."""
+    return _report(dataset, edges, max_error_ratio, consensus)[0]
+
+
+def _report(
+    dataset: Dataset, edges: Sequence[float], max_error_ratio: float, consensus: str | None, label: str | None = None
+) -> tuple[dict, dict[str, list]]:
+    """Return the report (of one class when `label` is given) and the confidence levels it was built from."""
     edges = validate_edges(edges)
     consensus = _checked_consensus(dataset, consensus)
     # Votes are saved synchronously; tallies catch up here if a worker has not got to them yet.
     tallies_refresh(dataset_id=dataset.pk)
-    cells, levels = _cells_and_levels(dataset, _in_range(dataset, edges), edges, consensus)
-    return build_report(
+    predictions = _in_range(dataset, edges)
+    if label is not None:
+        predictions = predictions.filter(label=label)
+    cells, levels = _cells_and_levels(dataset, predictions, edges, consensus)
+    report = build_report(
         dataset=dataset.name,
         edges=edges,
         max_error_ratio=max_error_ratio,
@@ -76,6 +86,7 @@ def report_for_dataset(
         cells=cells,
         levels_by_label=levels,
     )
+    return report, levels
 
 
 def class_detail(
@@ -91,25 +102,14 @@ def class_detail(
     The entry is the class's row of `report_for_dataset` with the same parameters; the curve is
     `stats.threshold_curve` over the class's levels: (t, reviewed at or above t, upper error bound).
     """
-    edges = validate_edges(edges)
-    consensus = _checked_consensus(dataset, consensus)
-    tallies_refresh(dataset_id=dataset.pk)
-    cells, levels = _cells_and_levels(dataset, _in_range(dataset, edges).filter(label=label), edges, consensus)
-    report = build_report(
-        dataset=dataset.name,
-        edges=edges,
-        max_error_ratio=max_error_ratio,
-        consensus=consensus,
-        cells=cells,
-        levels_by_label=levels,
-    )
+    report, levels = _report(dataset, edges, max_error_ratio, consensus, label)
     if not report["classes"]:
         return None
     return {
         "dataset": dataset.name,
         "edges": report["edges"],
         "max_error_ratio": max_error_ratio,
-        "consensus": consensus,
+        "consensus": report["consensus"],
         "entry": report["classes"][0],
         "curve": threshold_curve(levels.get(label, ())),
     }

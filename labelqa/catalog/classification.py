@@ -79,8 +79,7 @@ def _classify(run: ClassificationRun) -> None:
 @transaction.atomic
 def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list) -> None:
     images = Image.objects.bulk_create(
-        [Image(dataset=dataset, path=path, problem=r.problem or "") for path, r in results],
-        ignore_conflicts=False,
+        [Image(dataset=dataset, path=path, problem=r.problem or "") for path, r in results]
     )
     Prediction.objects.bulk_create(
         [

@@ -13,6 +13,8 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
+from worker.sources import split_s3_uri
+
 # Larger files are refused before they are read: no legitimate photo for review is this big.
 MAX_IMAGE_BYTES = 64 * 1024 * 1024
 
@@ -29,15 +31,6 @@ def s3_client():
         endpoint_url=settings.AWS_S3_ENDPOINT_URL,
         config=Config(retries={"max_attempts": 3, "mode": "standard"}, max_pool_connections=32),
     )
-
-
-def split_s3_uri(uri: str) -> tuple[str, str]:
-    """Return (bucket, prefix) of an s3://bucket/prefix URI; the prefix has no leading or trailing slash."""
-    rest = uri.removeprefix("s3://")
-    bucket, _, prefix = rest.partition("/")
-    if not bucket:
-        raise ValueError(f"{uri!r} names no bucket; write s3://bucket/prefix")
-    return bucket, prefix.strip("/")
 
 
 def is_s3(root: str) -> bool:

@@ -6,7 +6,6 @@ from collections import defaultdict
 from statistics import median
 
 from django.db.models import Count, F, Q, QuerySet
-from django.utils import timezone
 
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
@@ -72,7 +71,7 @@ def reviewer_progress(reviewer, dataset: Dataset) -> dict:
         .exclude(pk__in=Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id"))
         .count()
     )
-    return {"submitted": submitted, "remaining": remaining, "now": timezone.now()}
+    return {"submitted": submitted, "remaining": remaining}
 
 
 def previous_batch_id(reviewer, *, exclude: int) -> int | None:
