@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Count, F, Q, QuerySet, Subquery
 
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
@@ -62,16 +62,25 @@ def batch_items(batch: Batch, reviewer) -> list[dict]:
     ]
 
 
+# Counting every open batch of a million-image dataset costs more than the rest of the grid; past this many,
+# the grid says "over N left" instead of an exact figure.
+REMAINING_COUNT_CAP = 1000
+
+
 def reviewer_progress(reviewer, dataset: Dataset) -> dict:
-    """Return how many batches of the dataset this reviewer submitted and how many remain open to them."""
-    submitted = Lease.objects.filter(reviewer=reviewer, batch__dataset=dataset, submitted_at__isnull=False).count()
+    """Return how many batches of the dataset this reviewer submitted and how many remain open to them.
+
+    `remaining` is exact up to REMAINING_COUNT_CAP; `more` says there are more than that.
+    """
+    submitted_by_me = Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False)
+    submitted = submitted_by_me.filter(batch__dataset=dataset).count()
     # Remaining includes the batch on screen: only submitted batches are behind the reviewer.
-    remaining = (
-        Batch.objects.filter(dataset=dataset, reviews_done__lt=F("dataset__reviews_per_item"))
-        .exclude(pk__in=Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id"))
-        .count()
+    open_to_me = Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item).exclude(
+        pk__in=submitted_by_me.values("batch_id")
     )
-    return {"submitted": submitted, "remaining": remaining}
+    remaining = open_to_me[: REMAINING_COUNT_CAP + 1].count()
+    more = remaining > REMAINING_COUNT_CAP
+    return {"submitted": submitted, "remaining": min(remaining, REMAINING_COUNT_CAP), "more": more}
 
 
 def previous_batch_id(reviewer, *, exclude: int) -> int | None:
@@ -96,12 +105,9 @@ def likely_next_images(batch: Batch, reviewer) -> list[int]:
         .exclude(pk=batch.pk)
         .exclude(pk__in=done_by_me)
         .order_by("-priority", "reviews_done", "id")
-        .values_list("id", flat=True)
-        .first()
+        .values("id")[:1]
     )
-    if upcoming is None:
-        return []
-    return list(Prediction.objects.filter(batch_id=upcoming).values_list("image_id", flat=True))
+    return list(Prediction.objects.filter(batch_id=Subquery(upcoming)).values_list("image_id", flat=True))
 
 
 def excluded_reviewers(dataset: Dataset | int) -> QuerySet:
