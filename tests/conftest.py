@@ -69,3 +69,11 @@ def eager_celery(settings):
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
+
+
+@pytest.fixture(autouse=True)
+def empty_cache():
+    """Each test starts with an empty cache, as a fresh process would (cached results key on row values)."""
+    from django.core.cache import cache
+
+    cache.clear()

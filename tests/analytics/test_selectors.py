@@ -151,3 +151,28 @@ def test_a_group_mean_is_moved_into_the_bin_the_database_chose(value, index, n_b
     moved = _inside_bin(value, index, n_bins)
     assert min(int(moved * n_bins), n_bins - 1) == index
     assert abs(moved - value) < 1e-12
+
+
+def test_dawid_skene_runs_once_until_a_vote_or_an_exclusion_changes(pets, reviewer, reviewer2, admin_user, monkeypatch):
+    from labelqa.analytics import selectors
+    from labelqa.review.models import Vote
+    from labelqa.review.services import reviewer_exclude
+    from tests.analytics.test_analytics_pages import review_first_batches
+
+    runs = []
+    real = selectors.dawid_skene
+    monkeypatch.setattr(selectors, "dawid_skene", lambda votes: runs.append(len(votes)) or real(votes))
+    review_first_batches(pets, reviewer)
+    first = report_for_dataset(pets, consensus="dawid-skene")
+    assert calibration_for_dataset(pets, consensus="dawid-skene")["reviewed"] == first["totals"]["reviewed"]
+    assert runs == [66]
+
+    vote = Vote.objects.filter(reviewer=reviewer).order_by("pk").first()
+    vote.confirm = not vote.confirm
+    vote.save()
+    report_for_dataset(pets, consensus="dawid-skene")
+    assert runs == [66, 66], "a changed vote must recompute"
+
+    reviewer_exclude(dataset=pets, reviewer=reviewer, by=admin_user)
+    assert report_for_dataset(pets, consensus="dawid-skene")["totals"]["reviewed"] == 0
+    assert runs == [66, 66, 0], "an exclusion must recompute"
