@@ -1,6 +1,7 @@
 """Celery tasks: thin, id-taking, idempotent shells over services. Only here are retry and ack settings."""
 
 from celery import shared_task
+from django.core.cache import cache
 from django.db import DatabaseError
 
 from labelqa.analytics.services import batch_priorities_refresh
@@ -8,14 +9,26 @@ from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.models import Dataset
 from labelqa.review.services import tallies_refresh
 
+# Re-ranking reads the dataset's whole report (about 0.7 s at a million predictions), so while reviewers keep
+# submitting it runs at most once per this many seconds, after the votes that asked for it.
+RERANK_DELAY_SECONDS = 10
+
 
 @shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
 def refresh_tallies(dataset_id: int) -> int:
-    """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed, then re-rank batches."""
+    """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed; schedule a re-rank."""
     changed = tallies_refresh(dataset_id=dataset_id)
-    if Dataset.objects.filter(pk=dataset_id, prioritise_uncertain=True).exists():
-        batch_priorities_refresh(dataset_id=dataset_id)
+    prioritised = Dataset.objects.filter(pk=dataset_id, prioritise_uncertain=True).exists()
+    # cache.add is atomic: only the first refresh in a window schedules the re-rank.
+    if prioritised and cache.add(f"rerank-scheduled:{dataset_id}", True, RERANK_DELAY_SECONDS):
+        rerank_batches.apply_async((dataset_id,), countdown=RERANK_DELAY_SECONDS)
     return changed
+
+
+@shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+def rerank_batches(dataset_id: int) -> int:
+    """Re-rank a dataset's open batches by the uncertainty of their cells (a no-op reset when switched off)."""
+    return batch_priorities_refresh(dataset_id=dataset_id)
 
 
 # Routed to the `gpu` queue (settings.CELERY_TASK_ROUTES); a killed worker's run is redelivered and resumes.

@@ -58,3 +58,27 @@ def test_a_scientist_switches_prioritisation_on_the_analytics_page(reviewed_once
     reviewer_client = Client()
     reviewer_client.login(username=reviewer.username, password=PASSWORD)
     assert reviewer_client.post("/analytics/prio/prioritise/", {"enabled": "0"}).status_code == 403
+
+
+@pytest.mark.django_db
+def test_aggregation_re_ranks_at_most_once_per_window(reviewed_once, reviewer2, eager_celery):
+    from django.core.cache import cache
+
+    from worker.tasks import refresh_tallies
+
+    reviewed_once.prioritise_uncertain = True
+    reviewed_once.save()
+    refresh_tallies(reviewed_once.pk)
+    assert Batch.objects.filter(label="Dog", priority__gt=0).count() == 2, "the first refresh re-ranks"
+
+    # reviewer2 disconfirms every other Cat: Cats become uncertain, but the window is still open.
+    while (lease := batch_lease(reviewer=reviewer2, dataset=reviewed_once, label="Cat")) is not None:
+        ids = sorted(Prediction.objects.filter(batch_id=lease.batch_id).values_list("id", flat=True))
+        votes_submit(reviewer=reviewer2, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(ids[::2]))
+    Batch.objects.filter(label="Cat").update(reviews_done=1)  # keep them open to be ranked
+    refresh_tallies(reviewed_once.pk)
+    assert set(Batch.objects.filter(label="Cat").values_list("priority", flat=True)) == {0}
+
+    cache.clear()  # the window has passed
+    refresh_tallies(reviewed_once.pk)
+    assert all(p > 0 for p in Batch.objects.filter(label="Cat").values_list("priority", flat=True))
