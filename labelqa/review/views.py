@@ -50,7 +50,7 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         "revising": lease.submitted_at is not None,
         "previous_batch_id": selectors.previous_batch_id(request.user, exclude=batch.pk),
         "prefetch_images": selectors.likely_next_images(batch, request.user),
-        "items": selectors.batch_items(batch, request.user),
+        "items": selectors.batch_items(lease),
         "progress": selectors.reviewer_progress(request.user, batch.dataset),
         "queue": _queue_params(request.GET),
     }
