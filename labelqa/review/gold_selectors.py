@@ -103,3 +103,9 @@ def gold_items(dataset: Dataset, *, limit: int) -> tuple[list[dict], int]:
     graded = _graded_votes(dataset).filter(prediction_id__in=[g.prediction_id for g in shown])
     by_item = _graded_counts(graded, "prediction_id")
     return [{"gold": g, **by_item.get(g.prediction_id, _accuracy(0, 0))} for g in shown], everything.count()
+
+
+def with_gold_accuracy(rows: list[dict], dataset: Dataset) -> list[dict]:
+    """Return reviewer rows (each with `reviewer_id`) with their gold accuracy added as `gold`."""
+    accuracy = gold_accuracy(dataset)
+    return [{**row, "gold": accuracy.get(row["reviewer_id"], _accuracy(0, 0))} for row in rows]
