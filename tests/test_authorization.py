@@ -63,6 +63,11 @@ RULES: dict[str, Rule] = {
     "review:quality": Rule(MANAGE, 200),
     # An empty POST names no dataset: 404 once past the role check.
     "review:exclusion": Rule(MANAGE, 404, method="post", get_status=405),
+    "review:gold": Rule(MANAGE, 200),
+    # An empty POST names no dataset: 404 once past the role check.
+    "review:gold_rate": Rule(MANAGE, 404, method="post", get_status=405),
+    # An empty POST names no prediction: back to the gold page with the form's errors.
+    "review:gold_mark": Rule(MANAGE, 302, method="post", get_status=405),
     "analytics:index": Rule(ANALYTICS, 200),
     "analytics:prioritise": Rule(ANALYTICS, 302, method="post", get_status=405, get_refused=405),
     "analytics:report": Rule(ANALYTICS, 200),

@@ -1,11 +1,12 @@
-from django.contrib import admin
+from django.contrib import admin, messages
 
 from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.review.gold import gold_mark
 
 
 @admin.register(Dataset)
 class DatasetAdmin(admin.ModelAdmin):
-    list_display = ["name", "batch_size", "reviews_per_item", "consensus", "images_root", "created_at"]
+    list_display = ["name", "batch_size", "reviews_per_item", "consensus", "gold_rate", "images_root", "created_at"]
     search_fields = ["name"]
 
 
@@ -24,3 +25,21 @@ class PredictionAdmin(admin.ModelAdmin):
     search_fields = ["label", "image__path"]
     raw_id_fields = ["image", "batch"]
     list_select_related = ["image"]
+
+    actions = ["mark_gold_correct", "mark_gold_wrong"]
+
+    @admin.action(description="Make gold: the model's label is right (reviewers should confirm)")
+    def mark_gold_correct(self, request, queryset) -> None:
+        self._mark_gold(request, queryset, expect_confirm=True)
+
+    @admin.action(description="Make gold: the model's label is wrong (reviewers should disconfirm)")
+    def mark_gold_wrong(self, request, queryset) -> None:
+        self._mark_gold(request, queryset, expect_confirm=False)
+
+    def _mark_gold(self, request, queryset, *, expect_confirm: bool) -> None:
+        predictions = list(queryset)
+        for prediction in predictions:
+            # A right label is its own truth; for a wrong one the true class is not known here.
+            truth = prediction.label if expect_confirm else ""
+            gold_mark(prediction=prediction, expect_confirm=expect_confirm, truth=truth, by=request.user)
+        self.message_user(request, f"{len(predictions)} predictions are gold now.", messages.SUCCESS)

@@ -4,6 +4,17 @@ from django.conf import settings
 from labelqa.catalog.rows import CONFIDENCE_SCALES
 
 
+def upload_within_limit(upload, *, command: str):
+    """Return the upload, or refuse it when it is over the upload limit, naming the command for big files."""
+    limit = settings.LABELQA_MAX_UPLOAD_BYTES
+    if upload.size > limit:
+        raise forms.ValidationError(
+            f"The file is {upload.size / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB. "
+            f"Import larger files with manage.py {command}."
+        )
+    return upload
+
+
 class PredictionUploadForm(forms.Form):
     dataset = forms.CharField(max_length=100, help_text="Created when missing.")
     file = forms.FileField(help_text="CSV: image,label,confidence (headerless, or with a header row).")
@@ -20,14 +31,7 @@ class PredictionUploadForm(forms.Form):
     reviews_per_item = forms.IntegerField(required=False, min_value=1, max_value=25, initial=1)
 
     def clean_file(self):
-        upload = self.cleaned_data["file"]
-        limit = settings.LABELQA_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB. "
-                "Import larger files with manage.py import_predictions."
-            )
-        return upload
+        return upload_within_limit(self.cleaned_data["file"], command="import_predictions")
 
 
 class ClassifyForm(forms.Form):

@@ -10,6 +10,10 @@ class Consensus(models.TextChoices):
     DAWID_SKENE = "dawid-skene", "Dawid–Skene"
 
 
+# Above this, reviewers would spend more time on known answers than on the dataset.
+MAX_GOLD_RATE = 0.5
+
+
 class Dataset(models.Model):
     name = models.CharField(max_length=100, unique=True)
     images_root = models.CharField(
@@ -25,6 +29,13 @@ class Dataset(models.Model):
         default=False,
         db_default=False,
         help_text="Serve first the batches whose class and confidence buckets are least certain.",
+    )
+    gold_rate = models.FloatField(
+        default=0,
+        db_default=0,
+        validators=[MinValueValidator(0), MaxValueValidator(MAX_GOLD_RATE)],
+        help_text="Share of each review grid filled with gold items of the batch's label (0.04: about 1 in 25). "
+        "A grid holds at most 25 images, so gold fits beside batches smaller than that.",
     )
     created_at = models.DateTimeField(auto_now_add=True)
 

@@ -14,6 +14,7 @@ from typing import IO, Any
 MAX_REPORTED_ERRORS = 100
 PREDICTION_COLUMNS = ("image", "label", "confidence")
 VOTE_COLUMNS = ("image", "reviewer", "verdict")
+GOLD_COLUMNS = ("image", "truth")
 VERDICTS = {"confirm": True, "disconfirm": False}
 CONFIDENCE_SCALES = ("auto", "percent", "fraction")
 # csv: headerless image,label,confidence or headed; jsonl: one object per line; gt: a Ground Truth
@@ -93,6 +94,13 @@ class VoteRow:
     image: str
     reviewer: str
     confirm: bool
+
+
+@dataclass
+class GoldRow:
+    line: int
+    image: str
+    truth: str
 
 
 def normalise_image_path(raw: str) -> str:
@@ -475,21 +483,32 @@ def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) 
             row.confidence *= 100
 
 
-def read_vote_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[VoteRow]:
-    """Yield the valid rows of a vote CSV with header image,reviewer,verdict; record the bad ones."""
+def headed_records(
+    stream: IO[bytes], errors: ErrorList, required: tuple[str, ...]
+) -> Iterator[tuple[int, dict[str, str]]]:
+    """Yield (line, {column: stripped value}) of a CSV whose first line must name the `required` columns.
+
+    A missing header or a record with the wrong number of fields is recorded in `errors`.
+    """
     columns = None
-    seen: dict[tuple[str, str], int] = {}
     for index, (line, fields) in enumerate(csv_records(stream)):
         if index == 0:
-            columns = header_map(fields, VOTE_COLUMNS)
+            columns = header_map(fields, required)
             if columns is None:
-                errors.add(line, "the first line must be the header image,reviewer,verdict")
+                errors.add(line, f"the first line must be the header {','.join(required)}")
                 return
             continue
         if len(fields) != len(columns):
             errors.add(line, f"expected {len(columns)} fields as in the header but found {len(fields)}")
             continue
-        raw_image, reviewer, verdict = (fields[columns[c]].strip() for c in VOTE_COLUMNS)
+        yield line, {name: fields[columns[name]].strip() for name in required}
+
+
+def read_vote_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[VoteRow]:
+    """Yield the valid rows of a vote CSV with header image,reviewer,verdict; record the bad ones."""
+    seen: dict[tuple[str, str], int] = {}
+    for line, record in headed_records(stream, errors, VOTE_COLUMNS):
+        raw_image, reviewer, verdict = (record[c] for c in VOTE_COLUMNS)
         problems = []
         try:
             image = normalise_image_path(raw_image)
@@ -510,3 +529,29 @@ def read_vote_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[VoteRow]:
         yield VoteRow(line, image, reviewer, VERDICTS[verdict.lower()])
     if not seen and not errors.total:
         errors.add(None, "the file holds no votes; expected a header image,reviewer,verdict and rows below it")
+
+
+def read_gold_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[GoldRow]:
+    """Yield the valid rows of a gold CSV with header image,truth (the true label); record the bad ones."""
+    seen: dict[str, int] = {}
+    for line, record in headed_records(stream, errors, GOLD_COLUMNS):
+        problems = []
+        try:
+            image = normalise_image_path(record["image"])
+        except ValueError as exc:
+            problems.append(str(exc))
+        truth = record["truth"]
+        if not truth:
+            problems.append("truth is empty; write the image's true label")
+        elif len(truth) > MAX_LABEL_LENGTH:
+            problems.append(f"truth is longer than {MAX_LABEL_LENGTH} characters")
+        if problems:
+            errors.add(line, "; ".join(problems))
+            continue
+        if image in seen:
+            errors.add(line, duplicate_problem(image, seen[image]))
+            continue
+        seen[image] = line
+        yield GoldRow(line, image, truth)
+    if not seen and not errors.total:
+        errors.add(None, "the file holds no gold items; expected a header image,truth and rows below it")

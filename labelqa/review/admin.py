@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
+from labelqa.review.models import Batch, GoldItem, Lease, ReviewerExclusion, Vote
 
 
 @admin.register(Batch)
@@ -38,4 +38,20 @@ class ReviewerExclusionAdmin(admin.ModelAdmin):
         return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
+@admin.register(GoldItem)
+class GoldItemAdmin(admin.ModelAdmin):
+    """Listing and deleting only: marking goes through the gold page, the CSV import or the prediction actions."""
+
+    list_display = ["prediction", "truth", "expect_confirm", "created_at", "created_by"]
+    list_filter = ["prediction__dataset", "expect_confirm"]
+    search_fields = ["prediction__image__path", "truth"]
+    raw_id_fields = ["prediction"]
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
         return False

@@ -81,3 +81,42 @@ class ReviewerExclusion(models.Model):
 
     def __str__(self) -> str:
         return f"{self.reviewer} excluded from {self.dataset}"
+
+
+class GoldItem(models.Model):
+    """A prediction whose truth an admin knows, mixed into other reviewers' batches to measure them."""
+
+    prediction = models.OneToOneField("catalog.Prediction", on_delete=models.CASCADE, related_name="gold")
+    # The true class when the admin named it; blank when they only know the model's label is wrong.
+    truth = models.CharField(max_length=200, blank=True)
+    # The verdict a reviewer who is right gives: confirm when the model's label is the truth.
+    expect_confirm = models.BooleanField()
+    # Only votes cast from this moment on are graded: earlier ones may be why the item was picked.
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name = "gold item"
+
+    def __str__(self) -> str:
+        verdict = "confirm" if self.expect_confirm else "disconfirm"
+        return f"gold {self.prediction_id}: {verdict}{f' ({self.truth})' if self.truth else ''}"
+
+
+class LeasedGold(models.Model):
+    """A gold item shown on a lease's grid beside the batch's own images."""
+
+    lease = models.ForeignKey(Lease, on_delete=models.CASCADE, related_name="gold_items")
+    prediction = models.ForeignKey("catalog.Prediction", on_delete=models.CASCADE, related_name="+")
+    # Copied from the lease so that the database itself guarantees "never the same gold item twice".
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+")
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["reviewer", "prediction"], name="gold_once_per_reviewer"),
+        ]
+
+    def __str__(self) -> str:
+        return f"gold {self.prediction_id} on lease {self.lease_id}"

@@ -10,6 +10,7 @@ from django.db.models import Count, F, Q, QuerySet, Subquery
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
 from labelqa.catalog.models import Consensus, Dataset, Prediction
+from labelqa.review.gold_selectors import grid_order, grid_predictions
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 
 
@@ -41,15 +42,18 @@ def batch_for_reviewer(batch_id: int, reviewer) -> tuple[Batch, Lease | None] | 
     return batch, lease
 
 
-def batch_items(batch: Batch, reviewer) -> list[dict]:
-    """Return the batch's images in a stable order, with this reviewer's earlier verdict where there is one."""
+def batch_items(lease: Lease) -> list[dict]:
+    """Return the images of the lease's grid, with this reviewer's earlier verdict where there is one.
+
+    The batch's images come in a stable order; gold items mixed into the lease sit among them at positions fixed
+    per lease, marked up exactly like the others.
+    """
     items = (
-        Prediction.objects.filter(batch=batch)
+        grid_predictions(lease)
         .select_related("image")
-        .order_by("id")
         .annotate(
-            my_confirms=Count("votes", filter=Q(votes__reviewer=reviewer, votes__confirm=True)),
-            my_votes=Count("votes", filter=Q(votes__reviewer=reviewer)),
+            my_confirms=Count("votes", filter=Q(votes__reviewer_id=lease.reviewer_id, votes__confirm=True)),
+            my_votes=Count("votes", filter=Q(votes__reviewer_id=lease.reviewer_id)),
         )
     )
     return [
@@ -58,7 +62,7 @@ def batch_items(batch: Batch, reviewer) -> list[dict]:
             "image": p.image,
             "checked": p.my_votes == 0 or p.my_confirms > 0,
         }
-        for p in items
+        for p in grid_order(list(items), lease, is_gold=lambda p: p.mixed_gold)
     ]
 
 

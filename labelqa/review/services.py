@@ -19,6 +19,8 @@ from labelqa import roles
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.rows import ErrorList, read_vote_rows
 from labelqa.catalog.services import chunks
+from labelqa.review.gold import gold_attach
+from labelqa.review.gold_selectors import grid_prediction_ids
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 from labelqa.review.selectors import excluded_reviewers
 
@@ -69,9 +71,11 @@ def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, ttl) -
             # A fresh statement under the row lock sees every committed lease of this batch.
             taken = batch.reviews_done + _active_leases_of_others(reviewer, now).filter(batch=batch).count()
             if taken < dataset.reviews_per_item:
-                lease, _ = Lease.objects.update_or_create(
+                lease, created = Lease.objects.update_or_create(
                     batch=batch, reviewer=reviewer, defaults={"expires_at": now + ttl}
                 )
+                if created:  # a lease of theirs that expired keeps the gold items it was given
+                    gold_attach(lease=lease, dataset=dataset)
                 return lease
         skipped.append(batch.pk)
 
@@ -131,7 +135,8 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
         )
         if batch is None or lease is None:
             raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
-        prediction_ids = list(batch.predictions.values_list("id", flat=True))
+        # The grid's images: the batch's own and any gold items mixed into this lease; other ids are ignored.
+        prediction_ids = grid_prediction_ids(lease)
         if lease.submitted_at is not None:
             if not revise:
                 return SubmitResult(0, batch.pk)

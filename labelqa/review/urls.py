@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labelqa.review import views
+from labelqa.review import gold_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -9,4 +9,7 @@ urlpatterns = [
     path("batch/<int:batch_id>/", views.batch, name="batch"),
     path("quality/", views.quality, name="quality"),
     path("quality/exclusion/", views.exclusion, name="exclusion"),
+    path("gold/", gold_views.gold, name="gold"),
+    path("gold/rate/", gold_views.gold_rate, name="gold_rate"),
+    path("gold/mark/", gold_views.gold_mark_view, name="gold_mark"),
 ]

@@ -12,6 +12,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from labelqa.catalog.models import Dataset
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import selectors, services
+from labelqa.review.gold_selectors import with_gold_accuracy
 
 
 @reviewer_required
@@ -50,7 +51,7 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         "revising": lease.submitted_at is not None,
         "previous_batch_id": selectors.previous_batch_id(request.user, exclude=batch.pk),
         "prefetch_images": selectors.likely_next_images(batch, request.user),
-        "items": selectors.batch_items(batch, request.user),
+        "items": selectors.batch_items(lease),
         "progress": selectors.reviewer_progress(request.user, batch.dataset),
         "queue": _queue_params(request.GET),
     }
@@ -87,14 +88,14 @@ def _with_queue(url: str, params) -> str:
 
 @admin_required
 def quality(request: HttpRequest) -> HttpResponse:
-    """Show each reviewer's workload, speed and agreement on one dataset, with the dataset's Fleiss' kappa."""
+    """Show each reviewer's workload, speed, agreement and gold accuracy on one dataset, with its Fleiss' kappa."""
     datasets = Dataset.objects.order_by("name")
     name = request.GET.get("dataset")
     dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
     context = {"datasets": datasets, "dataset": dataset}
     if dataset is not None:
         services.tallies_refresh(dataset_id=dataset.pk)
-        context["reviewers"] = selectors.reviewer_quality(dataset)
+        context["reviewers"] = with_gold_accuracy(selectors.reviewer_quality(dataset), dataset)
         context["agreement"] = selectors.dataset_agreement(dataset)
     return render(request, "review/quality.html", context)
 

@@ -1,0 +1,116 @@
+"""Writes about gold items: marking known answers, importing them, and mixing them into leased batches."""
+
+from __future__ import annotations
+
+import math
+import random
+from typing import IO
+
+from django.db import transaction
+
+from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.rows import ErrorList, read_gold_rows
+from labelqa.catalog.services import chunks
+from labelqa.review.gold_selectors import gold_candidates
+from labelqa.review.models import GoldItem, Lease, LeasedGold
+
+# The grid's keyboard has 25 keys (1-0, Q-P, A-G) and DESIGN.md promises grids of at most 25 images.
+MAX_GRID_IMAGES = 25
+
+
+@transaction.atomic
+def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", by=None) -> GoldItem:
+    """Make the prediction a gold item (or change its answer): a reviewer who is right gives `expect_confirm`.
+
+    `truth` is the true class when known; it must agree with the verdict (confirm exactly when it is the
+    model's label).
+    """
+    truth = truth.strip()
+    if truth and (truth == prediction.label) != expect_confirm:
+        verdict = "confirm" if truth == prediction.label else "disconfirm"
+        raise ValueError(
+            f"the true label {truth!r} means reviewers should {verdict} the model's label {prediction.label!r}"
+        )
+    answer = {"expect_confirm": expect_confirm, "truth": truth}
+    gold, _ = GoldItem.objects.update_or_create(
+        prediction=prediction, defaults=answer, create_defaults={**answer, "created_by": by}
+    )
+    return gold
+
+
+@transaction.atomic
+def gold_unmark(*, prediction: Prediction) -> bool:
+    """Make the prediction an ordinary one again; return False when it was not gold.
+
+    Where it was already shown as gold stays recorded, so nobody is shown it again should it become gold again.
+    """
+    deleted, _ = GoldItem.objects.filter(prediction=prediction).delete()
+    return bool(deleted)
+
+
+@transaction.atomic
+def gold_import(*, dataset_name: str, stream: IO[bytes], by=None) -> int:
+    """Mark the images of a CSV `image,truth` as gold, all or nothing; return how many rows were imported.
+
+    The expected verdict is confirm when the truth is the model's label and disconfirm otherwise. An image that
+    is gold already gets the file's truth.
+    """
+    dataset = Dataset.objects.filter(name=dataset_name).first()
+    if dataset is None:
+        raise ValueError(f"no dataset named {dataset_name!r}; import its predictions first")
+    errors = ErrorList()
+    rows = list(read_gold_rows(stream, errors))
+    prediction_of: dict[str, Prediction] = {}
+    for chunk in chunks(sorted({r.image for r in rows})):
+        for p in Prediction.objects.filter(dataset=dataset, image__path__in=chunk).select_related("image"):
+            prediction_of[p.image.path] = p
+    for row in rows:
+        if row.image not in prediction_of:
+            errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
+    errors.raise_if_any()
+    for row in rows:
+        prediction = prediction_of[row.image]
+        gold_mark(prediction=prediction, expect_confirm=row.truth == prediction.label, truth=row.truth, by=by)
+    return len(rows)
+
+
+@transaction.atomic
+def gold_rate_set(*, dataset: Dataset, rate: float) -> Dataset:
+    """Set the share of each review grid given to gold items; raise ValidationError for a rate out of range."""
+    dataset.gold_rate = rate
+    dataset.full_clean(validate_unique=False, validate_constraints=False)
+    dataset.save(update_fields=["gold_rate"])
+    return dataset
+
+
+def gold_count_for(batch_images: int, rate: float, draw: float) -> int:
+    """Return how many gold images to add to a batch so that they are `rate` of the grid, on average.
+
+    `draw` (uniform in [0, 1)) rounds the fractional part up with its probability, so small batches and low
+    rates still average out to the rate; the grid's 25 places cap it.
+    """
+    if rate <= 0 or batch_images <= 0:
+        return 0
+    expected = rate / (1 - rate) * batch_images
+    count = math.floor(expected) + (1 if draw < expected - math.floor(expected) else 0)
+    return max(0, min(count, MAX_GRID_IMAGES - batch_images))
+
+
+def gold_attach(*, lease: Lease, dataset: Dataset) -> list[int]:
+    """Mix gold items of the batch's label into a new lease at the dataset's rate; return their ids.
+
+    Called inside the leasing transaction. Two tabs of one reviewer leasing at once may pick the same item:
+    the unique constraint keeps it on one lease only.
+    """
+    if dataset.gold_rate <= 0:
+        return []
+    batch_images = Prediction.objects.filter(batch_id=lease.batch_id).count()
+    wanted = gold_count_for(batch_images, dataset.gold_rate, random.random())
+    if wanted == 0:
+        return []
+    ids = list(gold_candidates(reviewer=lease.reviewer, dataset=dataset, label=lease.batch.label)[:wanted])
+    LeasedGold.objects.bulk_create(
+        [LeasedGold(lease=lease, prediction_id=pid, reviewer_id=lease.reviewer_id) for pid in ids],
+        ignore_conflicts=True,
+    )
+    return ids

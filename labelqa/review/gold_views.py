@@ -1,0 +1,100 @@
+"""Admin pages for gold items: the list with its CSV upload and rate, and marking single images."""
+
+from urllib.parse import urlencode
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils.http import url_has_allowed_host_and_scheme
+from django.views.decorators.http import require_http_methods, require_POST
+
+from labelqa.catalog.models import Dataset
+from labelqa.catalog.rows import RowsRejected
+from labelqa.permissions import admin_required
+from labelqa.review.gold import gold_import, gold_mark, gold_rate_set, gold_unmark
+from labelqa.review.gold_forms import GoldMarkForm, GoldRateForm, GoldUploadForm
+from labelqa.review.gold_selectors import gold_items
+
+GOLD_SHOWN = 200
+
+
+def _gold_url(dataset: Dataset) -> str:
+    return f"{reverse('review:gold')}?{urlencode({'dataset': dataset.name})}"
+
+
+@admin_required
+@require_http_methods(["GET", "POST"])
+def gold(request: HttpRequest) -> HttpResponse:
+    """List a dataset's gold items with how reviewers did on each; POST imports a CSV image,truth."""
+    datasets = Dataset.objects.order_by("name")
+    name = request.POST.get("dataset") or request.GET.get("dataset")
+    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    upload = GoldUploadForm(request.POST or None, request.FILES or None)
+    errors: list[str] = []
+    if request.method == "POST" and dataset is not None and upload.is_valid():
+        try:
+            count = gold_import(dataset_name=dataset.name, stream=upload.cleaned_data["file"], by=request.user)
+        except RowsRejected as exc:
+            errors = exc.message().splitlines()
+        except ValueError as exc:
+            errors = [str(exc)]
+        else:
+            messages.success(request, f"Marked {count} images of {dataset.name} as gold.")
+            return redirect(_gold_url(dataset))
+    context = {"datasets": datasets, "dataset": dataset, "upload": upload, "errors": errors}
+    if dataset is not None:
+        items, total = gold_items(dataset, limit=GOLD_SHOWN)
+        context.update(items=items, total=total, rate_form=GoldRateForm(initial={"rate": dataset.gold_rate}))
+    return render(request, "review/gold.html", context)
+
+
+@admin_required
+@require_POST
+def gold_rate(request: HttpRequest) -> HttpResponse:
+    """Set the share of each review grid given to the dataset's gold items."""
+    dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
+    form = GoldRateForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"The gold rate was not changed: {' '.join(form.errors['rate'])}")
+        return redirect(_gold_url(dataset))
+    try:
+        gold_rate_set(dataset=dataset, rate=form.cleaned_data["rate"])
+    except ValidationError as exc:
+        messages.error(request, f"The gold rate was not changed: {' '.join(exc.messages)}")
+    else:
+        messages.success(request, f"Gold now fills {dataset.gold_rate:.0%} of each {dataset.name} grid.")
+    return redirect(_gold_url(dataset))
+
+
+@admin_required
+@require_POST
+def gold_mark_view(request: HttpRequest) -> HttpResponse:
+    """Mark one image as gold (its model label right or wrong) or make it ordinary again; go back where it was."""
+    form = GoldMarkForm(request.POST)
+    if not form.is_valid():
+        problems = "; ".join(f"{name}: {' '.join(errs)}" for name, errs in form.errors.items())
+        messages.error(request, f"Nothing was marked: {problems}")
+        return redirect("review:gold")
+    data = form.cleaned_data
+    prediction = data["prediction"]
+    expect_confirm = GoldMarkForm.ACTIONS[data["action"]]
+    if expect_confirm is None:
+        gold_unmark(prediction=prediction)
+        messages.success(request, f"{prediction.image.path} is no longer a gold item.")
+    else:
+        try:
+            gold_mark(prediction=prediction, expect_confirm=expect_confirm, truth=data["truth"], by=request.user)
+        except ValueError as exc:
+            messages.error(request, f"Nothing was marked: {exc}.")
+        else:
+            verdict = "confirm" if expect_confirm else "disconfirm"
+            messages.success(
+                request, f"{prediction.image.path} is gold: reviewers should {verdict} {prediction.label}."
+            )
+    back = data["next"]
+    safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
+    if back and safe:
+        return redirect(back)
+    return redirect(_gold_url(prediction.dataset))
