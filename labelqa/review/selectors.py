@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-from django.db.models import Count, F, Q, QuerySet, Subquery
+from django.db.models import Case, Count, F, Q, QuerySet, Subquery, When
 
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
@@ -130,15 +130,19 @@ def aggregated_votes(dataset: Dataset | int) -> QuerySet:
 def reviewer_quality(dataset: Dataset) -> list[dict]:
     """Return, per reviewer who voted on the dataset, their workload, speed, agreement and estimated reliability.
 
-    Agreement is the share of their votes that match the item's status under the dataset's policy (majority
-    for Dawid–Skene datasets), over items that are confirmed or disconfirmed; it reads the tallies, so call
-    `tallies_refresh` first. Reliability is Dawid–Skene's accuracy over all the dataset's votes, excluded
-    reviewers' too, so an excluded reviewer can be judged for inclusion again.
+    Agreement is the share of their votes that match what the *other* counted reviewers of the same image
+    decided under the dataset's policy (majority for Dawid–Skene datasets), over images where the others did
+    decide: a reviewer's own vote never agrees with itself, and with one review per image there is nothing to
+    agree with. It reads the tallies, so call `tallies_refresh` first. Reliability is Dawid–Skene's accuracy
+    over all the dataset's votes, excluded reviewers' too, so an excluded reviewer can be judged for inclusion
+    again.
     """
     votes = Vote.objects.filter(prediction__dataset=dataset)
-    confirmed, disconfirmed = _decided_filters(dataset.consensus)
+    excluded = set(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))
+    confirmed, disconfirmed = _others_decided_filters(dataset.consensus)
     rows = (
         votes.values("reviewer_id", "reviewer__username")
+        .alias(**_others_tallies(excluded))
         .annotate(
             votes=Count("id"),
             decided=Count("id", filter=confirmed | disconfirmed),
@@ -153,7 +157,6 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
     reliability = dawid_skene(
         list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator())
     ).reviewer_accuracy
-    excluded = set(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))
     return [
         {
             "reviewer_id": row["reviewer_id"],
@@ -169,14 +172,21 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
     ]
 
 
-def _decided_filters(policy: str) -> tuple[Q, Q]:
-    """Conditions on a vote's image for confirmed and disconfirmed under unanimous or majority."""
-    c, d = F("prediction__confirms"), F("prediction__disconfirms")
+def _others_tallies(excluded: set[int]) -> dict:
+    """A vote's image tallies without that vote: the other counted reviewers' confirms and disconfirms."""
+    counted = ~Q(reviewer_id__in=excluded)
+    return {
+        "others_confirms": F("prediction__confirms") - Case(When(counted & Q(confirm=True), then=1), default=0),
+        "others_disconfirms": F("prediction__disconfirms") - Case(When(counted & Q(confirm=False), then=1), default=0),
+    }
+
+
+def _others_decided_filters(policy: str) -> tuple[Q, Q]:
+    """Conditions for "the other reviewers confirmed" and "… disconfirmed" under unanimous or majority."""
+    c, d = F("others_confirms"), F("others_disconfirms")
     if policy == Consensus.UNANIMOUS:
-        return Q(prediction__confirms__gt=0, prediction__disconfirms=0), Q(
-            prediction__disconfirms__gt=0, prediction__confirms=0
-        )
-    return Q(prediction__confirms__gt=d), Q(prediction__disconfirms__gt=c)
+        return Q(others_confirms__gt=0, others_disconfirms=0), Q(others_disconfirms__gt=0, others_confirms=0)
+    return Q(others_confirms__gt=d), Q(others_disconfirms__gt=c)
 
 
 def dataset_agreement(dataset: Dataset) -> dict:

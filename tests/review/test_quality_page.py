@@ -30,11 +30,39 @@ def reviewed(pets, reviewer, reviewer2):
 def test_reviewer_quality_counts_votes_batches_and_agreement(reviewed):
     rows = {r["username"]: r for r in reviewer_quality(reviewed)}
     assert (rows["alice"]["votes"], rows["alice"]["batches"]) == (10, 1)
-    # Majority of two: the 5 images both confirmed are confirmed, the other 5 split and ignored.
-    assert rows["alice"]["agreement"] == 1.0 and rows["bob"]["agreement"] == 1.0
+    # Each is measured against the other: they agree on the 5 images both confirmed, not on the other 5.
+    assert rows["alice"]["agreement"] == 0.5 and rows["bob"]["agreement"] == 0.5
     assert rows["alice"]["median_seconds"] >= 0
     assert 0 < rows["bob"]["reliability"] <= 1
     assert not rows["alice"]["excluded"]
+
+
+def test_agreement_is_with_the_others_and_leaves_out_excluded_reviewers(reviewed, reviewer, reviewer2, admin_user):
+    from labelqa.review.services import reviewer_exclude
+
+    reviewed.reviews_per_item = 3
+    reviewed.save()
+    erin = reviewer2.__class__.objects.create_user("erin")
+    review_cats(erin, reviewed, confirmed=10)  # sides with alice on every image
+    tallies_refresh(dataset_id=reviewed.pk)
+    rows = {r["username"]: r for r in reviewer_quality(reviewed)}
+    # alice vs (bob, erin) under majority: the others decide only the 5 both confirmed; alice agrees there.
+    assert rows["alice"]["agreement"] == 1.0
+    # bob vs (alice, erin): both confirm all 10; bob confirmed 5 of them.
+    assert rows["bob"]["agreement"] == 0.5
+
+    reviewer_exclude(dataset=reviewed, reviewer=reviewer2, by=admin_user)
+    tallies_refresh(dataset_id=reviewed.pk)
+    rows = {r["username"]: r for r in reviewer_quality(reviewed)}
+    # bob no longer counts: alice and erin agree everywhere; bob is still measured against them.
+    assert rows["alice"]["agreement"] == 1.0 and rows["erin"]["agreement"] == 1.0
+    assert rows["bob"]["agreement"] == 0.5
+
+
+def test_one_review_per_image_has_no_agreement_to_measure(pets, reviewer):
+    review_cats(reviewer, pets, confirmed=10)
+    tallies_refresh(dataset_id=pets.pk)
+    assert reviewer_quality(pets)[0]["agreement"] is None
 
 
 def test_dataset_agreement_is_fleiss_kappa_of_the_tallies(reviewed):
