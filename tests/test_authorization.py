@@ -63,6 +63,9 @@ RULES: dict[str, Rule] = {
     "review:quality": Rule(MANAGE, 200),
     # An empty POST names no dataset: 404 once past the role check.
     "review:exclusion": Rule(MANAGE, 404, method="post", get_status=405),
+    # No correction pass is open in the fixture: the "nothing to correct" page.
+    "review:correct": Rule(REVIEW, 200),
+    "review:correction_pass": Rule(MANAGE, 200),
     "analytics:index": Rule(ANALYTICS, 200),
     "analytics:prioritise": Rule(ANALYTICS, 302, method="post", get_status=405, get_refused=405),
     "analytics:report": Rule(ANALYTICS, 200),

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labelqa.review import views
+from labelqa.review import correction_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -9,4 +9,6 @@ urlpatterns = [
     path("batch/<int:batch_id>/", views.batch, name="batch"),
     path("quality/", views.quality, name="quality"),
     path("quality/exclusion/", views.exclusion, name="exclusion"),
+    path("correct/", correction_views.correct, name="correct"),
+    path("correction-pass/", correction_views.correction_pass, name="correction_pass"),
 ]
