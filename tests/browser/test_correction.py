@@ -37,13 +37,13 @@ def test_a_reviewer_names_two_images_with_the_keyboard_only(page, live_server, c
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "correct.png"), full_page=True)
 
-    # 2 picks the second quick choice (Cat: the dataset's labels by frequency, Fox first); Enter saves.
+    # 2 picks the second quick choice (the dataset's other labels A to Z: Cat, Fox); Enter saves.
     page.keyboard.press("2")
     assert page.locator("#choice-2").is_checked() and page.evaluate("document.activeElement.id") == "choice-2"
     with page.expect_navigation(url=CORRECT_URL):
         page.keyboard.press("Enter")
-    assert "Saved “Cat”." in page.locator(".messages").inner_text()
-    assert Correction.objects.get(prediction_id=first).label == "Cat"
+    assert "Saved “Fox”." in page.locator(".messages").inner_text()
+    assert Correction.objects.get(prediction_id=first).label == "Fox"
 
     # "/" jumps to the text field; a typed label that no list holds is saved with Enter.
     page.wait_for_function("() => document.getElementById('correct-img').naturalWidth > 0")
@@ -66,7 +66,7 @@ def test_the_page_works_without_javascript(nojs_page, live_server, correction_pa
     nojs_page.click("label[for=choice-1]")
     with nojs_page.expect_navigation():
         nojs_page.click("button.primary")
-    assert Correction.objects.get(prediction_id=first).label == "Fox"
+    assert Correction.objects.get(prediction_id=first).label == "Cat"
     with nojs_page.expect_navigation():
         nojs_page.click("button[name=skip]")
     skipped = Correction.objects.get(prediction_id=second)

@@ -9,6 +9,7 @@ from django.db import connection, connections
 from django.utils import timezone
 
 from labelqa.catalog.models import Consensus, Image, Prediction
+from labelqa.review import corrections
 from labelqa.review.corrections import (
     CorrectionRejected,
     agreed_corrections,
@@ -54,7 +55,15 @@ def test_nothing_is_offered_until_an_admin_opens_the_pass(pets, reviewer, admin_
     assert correction_work(reviewer) == []
     corrections_open(dataset=pets, by=admin_user)
     assert correction_lease(reviewer=reviewer).prediction_id == prediction_id(pets, dog(0))
-    assert correction_work(reviewer) == [{"dataset": pets, "images": 1}]
+    assert correction_work(reviewer) == [{"dataset": pets, "images": 1, "capped": False}]
+
+
+@pytest.mark.django_db
+def test_the_work_count_stops_at_its_cap(pets, reviewer, monkeypatch):
+    disconfirm(pets, [dog(0), dog(1), dog(2)])
+    corrections_open(dataset=pets)
+    monkeypatch.setattr(corrections, "WORK_COUNT_CAP", 2)
+    assert correction_work(reviewer) == [{"dataset": pets, "images": 2, "capped": True}]
 
 
 @pytest.mark.django_db
@@ -229,20 +238,33 @@ def test_a_bad_number_of_answers_per_image_is_refused(pets):
 
 
 @pytest.mark.django_db
-def test_quick_choices_are_the_models_other_guesses_else_the_datasets_common_labels(pets):
-    pid, other = disconfirm(pets, [dog(0), dog(1)])
+def test_quick_choices_are_the_models_other_guesses(pets):
+    (pid,) = disconfirm(pets, [dog(0)])
     Prediction.objects.filter(pk=pid).update(top_k=[["Dog", 60.0], ["Wolf", 30.5], ["bad"], [7, 1], ["Fox", "x"]])
     choices = correction_choices(Prediction.objects.get(pk=pid))
     assert choices["from_model"]
+    # The rejected label is left out; malformed entries are skipped or lose their confidence.
     assert choices["quick"] == [
         {"label": "Wolf", "confidence": 30.5},
         {"label": "bad", "confidence": None},
         {"label": "Fox", "confidence": None},
     ]
-    fallback = correction_choices(Prediction.objects.get(pk=other))
+
+
+@pytest.mark.django_db
+def test_without_top_k_the_models_usual_confusions_come_before_the_other_labels(pets, reviewer, reviewer2):
+    first, second, third = disconfirm(pets, [dog(2), dog(1), dog(3)])
+    corrections_open(dataset=pets)
+    fallback = correction_choices(Prediction.objects.get(pk=first))
     assert not fallback["from_model"]
-    assert [c["label"] for c in fallback["quick"]] == ["Fox", "Cat"]  # 26 Fox, 10 Cat; Dog was rejected
+    assert [c["label"] for c in fallback["quick"]] == ["Cat", "Fox"]  # A to Z; Dog was rejected
     assert fallback["labels"] == ["Cat", "Dog", "Fox"]
+    answer(reviewer, pets, "Fox")
+    answer(reviewer2, pets, "Wolf")
+    after = correction_choices(Prediction.objects.get(pk=third))
+    # What reviewers named other Dog images, most often first (a tie A to Z), then the rest A to Z.
+    assert [c["label"] for c in after["quick"]] == ["Fox", "Wolf", "Cat"]
+    assert after["labels"] == ["Cat", "Dog", "Fox", "Wolf"]
 
 
 @pytest.mark.django_db(transaction=True)
