@@ -117,7 +117,7 @@ def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = Fal
         raise LeaseRefused("This image is not leased to you. Open the next image to continue.")
     with transaction.atomic():
         # Lock the image before the lease, in the same order as leasing does, so the two never deadlock.
-        prediction = Prediction.objects.select_for_update().select_related("dataset").get(pk=prediction_id)
+        prediction = Prediction.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=prediction_id)
         correction = Correction.objects.select_for_update().get(token=token)
         if correction.submitted_at is not None:
             return CorrectionResult(recorded=False, label=correction.label)

@@ -15,8 +15,8 @@ CORRECT_URL = re.compile(r"/review/correct/\?dataset=pets$")
 
 @pytest.fixture
 def correction_pass(pets_images):
-    """dog 2 (94 %) and dog 1 (87 %) disconfirmed, in that order, with the pass open."""
-    ids = disconfirm(pets_images, [dog(2), dog(1)])
+    """dog 2 (94 %), dog 1 (87 %) and dog 3 (81 %) disconfirmed, served in that order, with the pass open."""
+    ids = disconfirm(pets_images, [dog(2), dog(1), dog(3)])
     corrections_open(dataset=pets_images)
     return ids
 
@@ -26,8 +26,8 @@ def open_correction_page(page, live_server) -> None:
     page.wait_for_function("() => document.getElementById('correct-img').naturalWidth > 0")
 
 
-def test_a_reviewer_names_two_images_with_the_keyboard_only(page, live_server, correction_pass, reviewer):
-    first, second = correction_pass
+def test_a_reviewer_corrects_images_with_the_keyboard_only(page, live_server, correction_pass, reviewer):
+    first, second, third = correction_pass
     login_with_keyboard(page, live_server, reviewer.username)
     open_correction_page(page, live_server)
     assert page.evaluate("document.getElementById('correct-img').naturalWidth") == 320  # the original, full size
@@ -55,11 +55,18 @@ def test_a_reviewer_names_two_images_with_the_keyboard_only(page, live_server, c
     with page.expect_navigation(url=CORRECT_URL):
         page.keyboard.press("Enter")
     assert Correction.objects.get(prediction_id=second).label == "Red panda"
+
+    # S skips ("not sure"): recorded without a label, and the queue is empty for this reviewer.
+    page.wait_for_function("() => document.getElementById('correct-img').naturalWidth > 0")
+    with page.expect_navigation(url=CORRECT_URL):
+        page.keyboard.press("s")
+    skipped = Correction.objects.get(prediction_id=third)
+    assert skipped.submitted_at is not None and skipped.label == ""
     assert page.locator("#correct-empty").is_visible()
 
 
 def test_the_page_works_without_javascript(nojs_page, live_server, correction_pass, reviewer):
-    first, second = correction_pass
+    first, second, _ = correction_pass
     login(nojs_page, live_server, reviewer.username)
     nojs_page.goto(f"{live_server.url}/review/correct/?dataset=pets")
     assert not nojs_page.locator(".choices .key").first.is_visible()  # key hints need the script
