@@ -15,6 +15,7 @@ from labelqa.review.corrections import (
     agreed_corrections,
     correction_choices,
     correction_lease,
+    correction_overview,
     correction_submit,
     correction_work,
     corrections_close,
@@ -217,6 +218,24 @@ def test_answers_of_an_excluded_reviewer_do_not_count(pets, admin_user):
     assert agreed_corrections(pets) == {pid: "Fox"}
     reviewer_exclude(dataset=pets, reviewer=r3, by=admin_user)
     assert agreed_corrections(pets) == {}
+
+
+@pytest.mark.django_db
+def test_the_overview_counts_progress_and_lists_the_latest_answers_first(pets, reviewer, reviewer2):
+    agreed, tied, untouched = disconfirm(pets, [dog(2), dog(1), dog(3)])
+    corrections_open(dataset=pets, corrections_per_item=2)
+    for user, labels in ((reviewer, ("Cat", "Cat")), (reviewer2, ("Cat", "Fox"))):
+        for label in labels:
+            answer(user, pets, label)
+    overview = correction_overview(pets)
+    assert overview["pass"].corrections_per_item == 2
+    counts = {key: overview[key] for key in ("disconfirmed", "answered_images", "agreed", "unresolved")}
+    assert counts == {"disconfirmed": 3, "answered_images": 2, "agreed": 1, "unresolved": 1}
+    assert [(i["prediction"].pk, i["answers"], i["agreed"]) for i in overview["items"]] == [
+        (tied, [("Cat", 1), ("Fox", 1)], ""),
+        (agreed, [("Cat", 2)], "Cat"),
+    ]
+    assert untouched not in {i["prediction"].pk for i in overview["items"]}
 
 
 @pytest.mark.django_db
