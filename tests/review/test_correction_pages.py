@@ -162,3 +162,14 @@ def test_the_web_label_export_has_the_corrected_label(open_pass, reviewer, scien
     assert list(rows[0])[-1] == "corrected_label"
     corrected = {r["image"]: r["corrected_label"] for r in rows if r["corrected_label"]}
     assert corrected == {dog(2): "Cat"}
+
+
+def test_the_django_admin_lists_passes_and_answers(open_pass, reviewer, admin_user):
+    """Admins hold the permissions of models added after the role groups were made (post_migrate syncs them)."""
+    answer(login(reviewer.username), {"choice": "Cat"})
+    client = login(admin_user.username)
+    assert client.get("/admin/review/reviewerexclusion/").status_code == 200  # added later, like the two below
+    passes = client.get("/admin/review/correctionpass/")
+    answers = client.get("/admin/review/correction/")
+    assert passes.status_code == 200 and "pets" in passes.content.decode()
+    assert answers.status_code == 200 and "Cat" in answers.content.decode()
