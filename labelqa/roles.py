@@ -20,8 +20,11 @@ ROLE_PERMISSIONS = {
 }
 
 
-def sync_role_groups(group_model, permission_model) -> None:
-    """Create the role groups and give each its permissions; safe to run again."""
+def sync_role_groups(group_model, permission_model, *, replace: bool = True) -> None:
+    """Create the role groups and give each its permissions; safe to run again.
+
+    With `replace` false, permissions are only added: any an administrator gave a group by hand stay.
+    """
     for role in ROLES:
         group, _ = group_model.objects.get_or_create(name=role)
         if role == ADMIN:
@@ -34,7 +37,24 @@ def sync_role_groups(group_model, permission_model) -> None:
             perms = permission_model.objects.none()
             for app_label, codename in (p.split(".") for p in ROLE_PERMISSIONS[role]):
                 perms |= permission_model.objects.filter(content_type__app_label=app_label, codename=codename)
-        group.permissions.set(perms)
+        if replace:
+            group.permissions.set(perms)
+        else:
+            group.permissions.add(*perms)
+
+
+def sync_role_groups_after_migrate(sender, apps=None, **kwargs) -> None:
+    """post_migrate receiver: give the role groups the permissions of models added after their data migration.
+
+    Django creates a model's permissions in post_migrate, after the migrations, so the groups that
+    catalog's 0003 migration built lack every model added later (admins got 403 on those admin pages).
+    Each of our apps' post_migrate comes after auth has created that app's permissions.
+    """
+    if sender.label not in ADMIN_APPS:
+        return
+    if apps is None:
+        from django.apps import apps
+    sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), replace=False)
 
 
 def grant_role(user, role: str) -> None:

@@ -68,6 +68,9 @@ RULES: dict[str, Rule] = {
     "review:gold_rate": Rule(MANAGE, 404, method="post", get_status=405),
     # An empty POST names no prediction: back to the gold page with the form's errors.
     "review:gold_mark": Rule(MANAGE, 302, method="post", get_status=405),
+    # No correction pass is open in the fixture: the "nothing to correct" page.
+    "review:correct": Rule(REVIEW, 200),
+    "review:correction_pass": Rule(MANAGE, 200),
     "analytics:index": Rule(ANALYTICS, 200),
     "analytics:prioritise": Rule(ANALYTICS, 302, method="post", get_status=405, get_refused=405),
     "analytics:report": Rule(ANALYTICS, 200),

@@ -10,20 +10,26 @@ from collections.abc import Iterator
 from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
 from labelqa.analytics.stats import consensus_status
 from labelqa.catalog.models import Consensus, Dataset, Prediction
+from labelqa.review.corrections import agreed_corrections
 from labelqa.review.selectors import aggregated_votes
 from labelqa.review.services import tallies_refresh
 
-LABEL_COLUMNS = ("image", "label", "confidence", "status", "confirms", "disconfirms")
+# DESIGN.md's columns in their order; later additions go at the end so positional readers keep working.
+LABEL_COLUMNS = ("image", "label", "confidence", "status", "confirms", "disconfirms", "corrected_label")
 
 
 def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[dict]:
-    """Yield each image's prediction with its status under the consensus policy, in image order."""
+    """Yield each image's prediction with its status under the consensus policy, in image order.
+
+    `corrected_label` is the agreed answer of the correction pass; empty when there is none or it is tied.
+    """
     policy = consensus or dataset.consensus
     tallies_refresh(dataset_id=dataset.pk)
     posterior: dict[int, float] = {}
     if policy == Consensus.DAWID_SKENE:
         votes = aggregated_votes(dataset).values_list("prediction_id", "reviewer_id", "confirm")
         posterior = dawid_skene(list(votes.iterator(chunk_size=20000))).item_posterior
+    corrected = agreed_corrections(dataset)
     rows = (
         Prediction.objects.filter(dataset=dataset)
         .order_by("image__path")
@@ -41,6 +47,7 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
             "status": status,
             "confirms": confirms,
             "disconfirms": disconfirms,
+            "corrected_label": corrected.get(pid, ""),
         }
 
 

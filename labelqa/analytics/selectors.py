@@ -140,19 +140,23 @@ def calibration_for_dataset(
 
 
 def disconfirmed_predictions(dataset: Dataset, label: str, *, consensus: str | None = None) -> QuerySet:
-    """Return the class's disconfirmed predictions, most confident first, with their image and batch.
-
-    Dawid–Skene decides from posteriors over every vote; here the cheaper majority of the tally stands in.
-    """
-    policy = _checked_consensus(dataset, consensus)
-    if policy == Consensus.DAWID_SKENE:
-        policy = Consensus.MAJORITY
-    disconfirmed = _status_filters(policy)["disconfirmed"]
+    """Return the class's disconfirmed predictions, most confident first, with their image and batch."""
+    disconfirmed = disconfirmed_filter(_checked_consensus(dataset, consensus))
     return (
         Prediction.objects.filter(disconfirmed, dataset=dataset, label=label)
         .select_related("image", "batch")
         .order_by("-confidence", "id")
     )
+
+
+def disconfirmed_filter(policy: str) -> Q:
+    """Return the condition on a prediction's tally that makes it disconfirmed under `policy`.
+
+    Dawid–Skene decides from posteriors over every vote; here the cheaper majority of the tally stands in.
+    """
+    if policy == Consensus.DAWID_SKENE:
+        policy = Consensus.MAJORITY
+    return _status_filters(policy)["disconfirmed"]
 
 
 def _checked_consensus(dataset: Dataset, consensus: str | None) -> str:

@@ -2,6 +2,7 @@ import logging
 
 from django.apps import AppConfig
 from django.conf import settings
+from django.db.models.signals import post_migrate
 
 logger = logging.getLogger("labelqa")
 
@@ -11,5 +12,8 @@ class CatalogConfig(AppConfig):
     verbose_name = "Catalog"
 
     def ready(self) -> None:
+        from labelqa.roles import sync_role_groups_after_migrate
+
+        post_migrate.connect(sync_role_groups_after_migrate, dispatch_uid="labelqa.roles.sync_after_migrate")
         if settings.CELERY_TASK_ALWAYS_EAGER:
             logger.info("CELERY_BROKER_URL is not set: background tasks run in-process (eager mode).")

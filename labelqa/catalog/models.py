@@ -87,6 +87,12 @@ class Prediction(models.Model):
         indexes = [
             models.Index(fields=["dataset", "label", "confidence"], name="prediction_label_conf"),
             models.Index(fields=["dataset"], condition=models.Q(tally_stale=True), name="prediction_stale"),
+            # The correction pass walks a dataset's disconfirmed images most confident first.
+            models.Index(
+                fields=["dataset", "-confidence", "id"],
+                condition=models.Q(disconfirms__gt=0),
+                name="prediction_disconfirmed",
+            ),
         ]
         constraints = [
             models.CheckConstraint(

@@ -1,6 +1,6 @@
 from django.contrib import admin
 
-from labelqa.review.models import Batch, GoldItem, Lease, ReviewerExclusion, Vote
+from labelqa.review.models import Batch, Correction, CorrectionPass, GoldItem, Lease, ReviewerExclusion, Vote
 
 
 @admin.register(Batch)
@@ -49,6 +49,25 @@ class GoldItemAdmin(admin.ModelAdmin):
     list_filter = ["prediction__dataset", "expect_confirm"]
     search_fields = ["prediction__image__path", "truth"]
     raw_id_fields = ["prediction"]
+
+
+@admin.register(CorrectionPass)
+class CorrectionPassAdmin(admin.ModelAdmin):
+    list_display = ["dataset", "is_open", "corrections_per_item", "changed_at", "changed_by"]
+    readonly_fields = ["changed_by"]
+
+    def save_model(self, request, obj, form, change) -> None:
+        obj.changed_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(Correction)
+class CorrectionAdmin(admin.ModelAdmin):
+    """Read-only here: answers come from reviewers, and the corrected label is computed from all of them."""
+
+    list_display = ["prediction", "reviewer", "label", "created_at", "submitted_at"]
+    list_filter = ["prediction__dataset", "reviewer"]
+    search_fields = ["label"]
 
     def has_add_permission(self, request) -> bool:
         return False

@@ -3,6 +3,7 @@
 import uuid
 
 from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
 
@@ -120,3 +121,52 @@ class LeasedGold(models.Model):
 
     def __str__(self) -> str:
         return f"gold {self.prediction_id} on lease {self.lease_id}"
+
+
+class CorrectionPass(models.Model):
+    """A dataset's optional second task: reviewers name the right class of its disconfirmed images."""
+
+    dataset = models.OneToOneField("catalog.Dataset", on_delete=models.CASCADE, related_name="correction_pass")
+    is_open = models.BooleanField(default=True)
+    corrections_per_item = models.PositiveSmallIntegerField(
+        default=1,
+        validators=[MinValueValidator(1), MaxValueValidator(25)],
+        help_text="How many reviewers name each image's class; the most common answer is the corrected label.",
+    )
+    changed_at = models.DateTimeField(auto_now=True)
+    changed_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+
+    class Meta:
+        verbose_name_plural = "correction passes"
+
+    def __str__(self) -> str:
+        return f"corrections of {self.dataset} ({'open' if self.is_open else 'closed'})"
+
+
+class Correction(models.Model):
+    """One reviewer's turn at naming a disconfirmed image's class: a lease until submitted, then their answer."""
+
+    prediction = models.ForeignKey("catalog.Prediction", on_delete=models.CASCADE, related_name="corrections")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="corrections")
+    token = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    created_at = models.DateTimeField(auto_now_add=True)
+    expires_at = models.DateTimeField()
+    submitted_at = models.DateTimeField(null=True, blank=True)
+    label = models.CharField(
+        max_length=200, blank=True, help_text="The class the reviewer named; empty while leased and when they skipped."
+    )
+
+    class Meta:
+        constraints = [
+            # A reviewer never gets the same image twice, not even after skipping it.
+            models.UniqueConstraint(fields=["prediction", "reviewer"], name="correction_one_per_reviewer_per_item"),
+            models.CheckConstraint(
+                condition=models.Q(submitted_at__isnull=False) | models.Q(label=""), name="correction_label_on_submit"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        answer = self.label or ("skipped" if self.submitted_at else "leased")
+        return f"{self.reviewer} on {self.prediction_id}: {answer}"

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from datetime import timedelta
 from typing import IO
 
-from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
@@ -21,6 +19,7 @@ from labelqa.catalog.rows import ErrorList, read_vote_rows
 from labelqa.catalog.services import chunks
 from labelqa.review.gold import gold_attach
 from labelqa.review.gold_selectors import grid_prediction_ids
+from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 from labelqa.review.selectors import excluded_reviewers
 
@@ -47,37 +46,34 @@ def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None =
     SKIP LOCKED and its slots are counted again under the lock, so concurrent reviewers never over-fill a batch.
     """
     now = timezone.now()
-    ttl = timedelta(seconds=settings.LABELQA_LEASE_TTL_SECONDS)
+    expires_at = lease_expiry(now)
     open_lease = _open_lease(reviewer, dataset, label, now)
     if open_lease is not None:
-        open_lease.expires_at = now + ttl
+        open_lease.expires_at = expires_at
         open_lease.save(update_fields=["expires_at"])
         return open_lease
     datasets = [dataset] if dataset is not None else Dataset.objects.order_by("name")
     for candidate_dataset in datasets:
-        lease = _lease_in_dataset(reviewer, candidate_dataset, label, now, ttl)
+        lease = _lease_in_dataset(reviewer, candidate_dataset, label, now, expires_at)
         if lease is not None:
             return lease
     return None
 
 
-def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, ttl) -> Lease | None:
-    skipped: list[int] = []
-    while True:
-        with transaction.atomic():
-            batch = _next_candidate(reviewer, dataset, label, now, skipped)
-            if batch is None:
-                return None
-            # A fresh statement under the row lock sees every committed lease of this batch.
-            taken = batch.reviews_done + _active_leases_of_others(reviewer, now).filter(batch=batch).count()
-            if taken < dataset.reviews_per_item:
-                lease, created = Lease.objects.update_or_create(
-                    batch=batch, reviewer=reviewer, defaults={"expires_at": now + ttl}
-                )
-                if created:  # a lease of theirs that expired keeps the gold items it was given
-                    gold_attach(lease=lease, dataset=dataset)
-                return lease
-        skipped.append(batch.pk)
+def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, expires_at) -> Lease | None:
+    def claim(batch: Batch) -> Lease | None:
+        # A fresh statement under the row lock sees every committed lease of this batch.
+        taken = batch.reviews_done + _active_leases_of_others(reviewer, now).filter(batch=batch).count()
+        if taken >= dataset.reviews_per_item:
+            return None
+        lease, created = Lease.objects.update_or_create(
+            batch=batch, reviewer=reviewer, defaults={"expires_at": expires_at}
+        )
+        if created:  # a lease of theirs that expired keeps the gold items it was given
+            gold_attach(lease=lease, dataset=dataset)
+        return lease
+
+    return first_claimed(lambda skipped: _next_candidate(reviewer, dataset, label, now, skipped), claim)
 
 
 def _open_lease(reviewer, dataset, label, now) -> Lease | None:

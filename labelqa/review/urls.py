@@ -1,6 +1,6 @@
 from django.urls import path
 
-from labelqa.review import gold_views, views
+from labelqa.review import correction_views, gold_views, views
 
 app_name = "review"
 urlpatterns = [
@@ -12,4 +12,6 @@ urlpatterns = [
     path("gold/", gold_views.gold, name="gold"),
     path("gold/rate/", gold_views.gold_rate, name="gold_rate"),
     path("gold/mark/", gold_views.gold_mark_view, name="gold_mark"),
+    path("correct/", correction_views.correct, name="correct"),
+    path("correction-pass/", correction_views.correction_pass, name="correction_pass"),
 ]

@@ -11,13 +11,17 @@ from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
 from labelqa.permissions import admin_required, reviewer_required
-from labelqa.review import selectors, services
+from labelqa.review import corrections, selectors, services
 from labelqa.review.gold_selectors import with_gold_accuracy
 
 
 @reviewer_required
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "review/home.html", {"datasets": selectors.datasets_with_work(request.user)})
+    context = {
+        "datasets": selectors.datasets_with_work(request.user),
+        "corrections": corrections.correction_work(request.user),
+    }
+    return render(request, "review/home.html", context)
 
 
 @reviewer_required

@@ -7,7 +7,11 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from labelqa.catalog.models import Dataset
 from labelqa.catalog.services import predictions_import
+from labelqa.review.corrections import correction_lease, correction_submit, corrections_open
+from labelqa.review.models import Correction
+from tests.conftest import make_user
 
 PREDICTIONS = """image,label,confidence
 d1.jpg,Dog,81
@@ -93,7 +97,8 @@ def test_bad_edges_are_refused_with_a_clear_message(voted):
 
 def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     rows = list(csv.DictReader(io.StringIO(export("export_labels", "--dataset", "zoo", "--format", "csv"))))
-    assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms"]
+    assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms", "corrected_label"]
+    assert {r["corrected_label"] for r in rows} == {""}  # no correction pass has run
     status = {r["image"]: (r["status"], r["confirms"], r["disconfirms"]) for r in rows}
     assert status == {
         "c1.jpg": ("confirmed", "1", "0"),
@@ -106,3 +111,36 @@ def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     }
     lines = export("export_labels", "--dataset", "zoo", "--format", "jsonl", "--consensus", "majority").splitlines()
     assert {json.loads(line)["image"]: json.loads(line)["status"] for line in lines}["d4.jpg"] == "confirmed"
+
+
+def test_export_labels_ends_each_row_with_the_agreed_correction(voted, eager_celery):
+    """d3 (disconfirmed) gets Wolf from two of three reviewers; c2's two answers tie, so it stays unresolved."""
+    dataset = Dataset.objects.get(name="zoo")
+    corrections_open(dataset=dataset, corrections_per_item=3)
+    for name, labels in {"k1": ("Wolf", "Fox"), "k2": ("Wolf", "Cat"), "k3": ("Fox",)}.items():
+        user = make_user(name, "reviewer")
+        for label in labels:
+            lease = correction_lease(reviewer=user, dataset=dataset)
+            correction_submit(reviewer=user, token=str(lease.token), label=label)
+    assert set(Correction.objects.values_list("prediction__image__path", "label")) == {
+        ("d3.jpg", "Wolf"),
+        ("d3.jpg", "Fox"),
+        ("c2.jpg", "Fox"),
+        ("c2.jpg", "Cat"),
+    }
+    rows = list(csv.reader(io.StringIO(export("export_labels", "--dataset", "zoo", "--format", "csv"))))
+    assert rows[0][-1] == "corrected_label" and all(len(r) == 7 for r in rows)
+    corrected = {r[0]: r[-1] for r in rows[1:]}
+    assert corrected.pop("d3.jpg") == "Wolf" and set(corrected.values()) == {""}
+    lines = export("export_labels", "--dataset", "zoo", "--format", "jsonl").splitlines()
+    records = {json.loads(line)["image"]: json.loads(line) for line in lines}
+    assert list(records["d3.jpg"]) == [
+        "image",
+        "label",
+        "confidence",
+        "status",
+        "confirms",
+        "disconfirms",
+        "corrected_label",
+    ]
+    assert records["d3.jpg"]["corrected_label"] == "Wolf" and records["c2.jpg"]["corrected_label"] == ""

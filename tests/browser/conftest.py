@@ -142,3 +142,16 @@ def login(page, live_server, username: str, password: str = PASSWORD) -> None:
     with page.expect_navigation():
         page.click("button[type=submit]")
     assert "/accounts/login/" not in page.url, "login failed"
+
+
+def login_with_keyboard(page, live_server, username: str, password: str = PASSWORD) -> None:
+    """Sign in without the mouse: the user name field has autofocus; type, Tab, type, Enter."""
+    page.goto(f"{live_server.url}/accounts/login/")
+    assert page.evaluate("document.activeElement.id") == "id_username"
+    page.keyboard.type(username)
+    page.keyboard.press("Tab")
+    page.keyboard.type(password)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    page.wait_for_load_state()
+    assert "/accounts/login/" not in page.url, "the keyboard login failed"

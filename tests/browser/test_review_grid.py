@@ -6,8 +6,7 @@ import pytest
 
 from labelqa.catalog.models import Prediction
 from labelqa.review.models import Batch, Vote
-from tests.browser.conftest import ARTIFACTS, login
-from tests.conftest import PASSWORD
+from tests.browser.conftest import ARTIFACTS, login, login_with_keyboard
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
 
@@ -64,16 +63,7 @@ def open_first_batch(page, live_server) -> int:
 
 
 def test_a_reviewer_reviews_a_batch_with_the_keyboard_only(page, live_server, pets_images, reviewer):
-    # Sign in: the user name field has autofocus; type, Tab, type, Enter.
-    page.goto(f"{live_server.url}/accounts/login/")
-    assert page.evaluate("document.activeElement.id") == "id_username"
-    page.keyboard.type(reviewer.username)
-    page.keyboard.press("Tab")
-    page.keyboard.type(PASSWORD)
-    with page.expect_navigation():
-        page.keyboard.press("Enter")
-    page.wait_for_load_state()
-    assert "/accounts/login/" not in page.url, "the keyboard login failed"
+    login_with_keyboard(page, live_server, reviewer.username)
 
     first = open_first_batch(page, live_server)
     batch = Batch.objects.get(pk=first)
