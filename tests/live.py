@@ -104,8 +104,8 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pope
 
     def healthy() -> bool:
         try:
-            return requests.get(f"{base}/healthz/", timeout=1).ok
-        except requests.ConnectionError:
+            return requests.get(f"{base}/healthz/", timeout=5).ok
+        except requests.RequestException:
             return False
 
     wait_until(healthy, timeout=30, what="gunicorn answering /healthz/", process=process)

@@ -24,6 +24,7 @@ from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import reviews_needed_for_margin
 from labelqa.catalog.models import Consensus, Dataset
 from labelqa.permissions import analytics_required
+from labelqa.review.selectors import stale_tally_count
 
 
 def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, dict | None]:
@@ -44,8 +45,11 @@ def index(request: HttpRequest) -> HttpResponse:
     datasets = Dataset.objects.all()
     name = request.GET.get("dataset")
     dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    # Counted before the report, which recounts stale tallies itself: a count here means the background
+    # aggregation is behind (no worker, or the broker is down) and what it derives may lag.
+    stale_tallies = stale_tally_count(dataset) if dataset else 0
     form, report = _report(request, dataset) if dataset else (ReportParamsForm(), None)
-    context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report}
+    context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report, "stale_tallies": stale_tallies}
     if report is not None:
         classes = sorted_classes([_with_review_needs(c) for c in report["classes"]], *_sort_param(request))
         context.update(
