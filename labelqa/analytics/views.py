@@ -23,6 +23,7 @@ from labelqa.analytics.selectors import (
 from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import reviews_needed_for_margin
 from labelqa.catalog.models import Consensus, Dataset
+from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
 from labelqa.review.selectors import stale_tally_count
 
@@ -182,8 +183,7 @@ def sorted_classes(classes: list[dict], key: str, descending: bool) -> list[dict
 
 def _sort_value(key: str) -> Callable[[dict], object]:
     """Return the function reading column `key` ("b2" is the accuracy of bucket 2); unknown keys sort by label."""
-    if key.startswith("b") and key[1:].isdigit():
-        index = int(key[1:])
+    if key.startswith("b") and (index := parse_id(key[1:])) is not None:
 
         def bucket_accuracy(entry: dict) -> float | None:
             buckets = entry["buckets"]
