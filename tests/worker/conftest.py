@@ -14,6 +14,7 @@ def start_worker(tmp_path):
     Keyword arguments become environment variables of the worker (e.g. a short visibility timeout).
     """
     assert not settings.CELERY_TASK_ALWAYS_EAGER, "live worker tests need CELERY_BROKER_URL (make test sets it)"
+    assert not app.conf.task_always_eager, "an earlier test left Celery eager: tasks would never reach the worker"
     app.control.purge()  # tasks left by other tests point at rows that no longer exist
     workers = []
 
