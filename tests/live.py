@@ -70,7 +70,7 @@ def output_of(process) -> str:
 
 
 def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
-    log = open(log_path, "wb")  # noqa: SIM115 - the child writes to it for its whole life
+    log = open(log_path, "wb")  # the child keeps its own copy of the descriptor
     process = subprocess.Popen(args, cwd=ROOT, env=env, stdout=log, stderr=subprocess.STDOUT)
     log.close()
     process.log_path = log_path
