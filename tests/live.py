@@ -77,6 +77,15 @@ def _spawn(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.P
     return process
 
 
+def _wait_or_stop(process: subprocess.Popen, ready: Callable[[], object], *, timeout: float, what: str) -> None:
+    """Wait until the new process is ready; stop it if it never is, since the caller never gets it to stop."""
+    try:
+        wait_until(ready, timeout=timeout, what=what, process=process)
+    except BaseException:
+        stop(process)
+        raise
+
+
 def stop(process: subprocess.Popen | None, timeout: float = 20) -> None:
     if process is None or process.poll() is not None:
         return
@@ -108,7 +117,7 @@ def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[subprocess.Pope
         except requests.RequestException:
             return False
 
-    wait_until(healthy, timeout=30, what="gunicorn answering /healthz/", process=process)
+    _wait_or_stop(process, healthy, timeout=30, what="gunicorn answering /healthz/")
     return process, base
 
 
@@ -130,7 +139,7 @@ def start_redis(port: int, log_path: Path) -> subprocess.Popen:
         except OSError:
             return False
 
-    wait_until(answers, timeout=10, what=f"redis-server on port {port}", process=process)
+    _wait_or_stop(process, answers, timeout=10, what=f"redis-server on port {port}")
     return process
 
 
