@@ -150,6 +150,39 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_TASK_ROUTES = {"worker.tasks.classify_run": {"queue": "gpu"}}
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A dead broker must not stall a reviewer's submit: votes are already saved in PostgreSQL and the rows stay
+# marked stale, so a publish gives up quickly (one retry, which also replaces a pooled connection that went
+# stale when Redis restarted) and the periodic sweep catches the tallies up. See README, "Failure behaviour".
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": env.int("LABELQA_BROKER_PUBLISH_RETRIES", default=1),
+    "interval_start": 0,
+    "interval_step": 0.1,
+    "interval_max": 0.1,
+}
+CELERY_BROKER_CONNECTION_TIMEOUT = env.float("LABELQA_BROKER_CONNECT_TIMEOUT", default=0.5)
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "socket_connect_timeout": CELERY_BROKER_CONNECTION_TIMEOUT,
+    # A broker that accepts connections but never answers (frozen, half-open) would otherwise block forever.
+    "socket_timeout": env.float("LABELQA_BROKER_SOCKET_TIMEOUT", default=2.0),
+    # An unacknowledged task (its worker was SIGKILLed) goes back to the queue after this many seconds. It must
+    # exceed the longest task (classify_run may run 6 h 5 min) or a running task would be handed out twice.
+    "visibility_timeout": env.int("LABELQA_BROKER_VISIBILITY_TIMEOUT", default=22_200),
+}
+# Tallies left stale while the broker was down are recomputed by this sweep (run `celery beat`, or a worker
+# with -B). 0 turns the schedule off.
+LABELQA_TALLY_SWEEP_SECONDS = env.float("LABELQA_TALLY_SWEEP_SECONDS", default=60)
+CELERY_BEAT_SCHEDULE = (
+    {
+        "sweep-stale-tallies": {
+            "task": "worker.tasks.sweep_stale_tallies",
+            "schedule": LABELQA_TALLY_SWEEP_SECONDS,
+            # Sweeps queued while no worker runs are dropped rather than piling up: the next one does it all.
+            "options": {"expires": LABELQA_TALLY_SWEEP_SECONDS},
+        }
+    }
+    if LABELQA_TALLY_SWEEP_SECONDS > 0
+    else {}
+)
 
 # Security (DESIGN.md, "Who uses it": anonymous users see only the login page).
 SESSION_COOKIE_HTTPONLY = True

@@ -5,6 +5,9 @@ from django.views.generic import RedirectView
 
 from labelqa import views
 
+# A lost database connection answers 503 "try again" instead of the generic 500 page.
+handler500 = "labelqa.views.server_error"
+
 urlpatterns = [
     path("", views.home, name="home"),
     path("healthz/", views.healthz, name="healthz"),

@@ -1,6 +1,11 @@
+import sys
+
 from django.contrib.auth.decorators import login_not_required
+from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect
+from django.template import loader
+from django.views.defaults import server_error as django_server_error
 
 from labelqa.roles import ANALYTICS_PERM, MANAGE_PERM, REVIEW_PERM
 
@@ -17,3 +22,17 @@ def home(request: HttpRequest) -> HttpResponse:
 def healthz(request: HttpRequest) -> HttpResponse:
     """Answer "ok" without touching the database: for load balancers and as the load benchmark's baseline."""
     return HttpResponse("ok", content_type="text/plain")
+
+
+def server_error(request: HttpRequest) -> HttpResponse:
+    """Answer an unhandled error; a lost database connection gets a 503 page that says to retry.
+
+    Django calls this while the exception is being handled, so `sys.exc_info()` names it. The page renders
+    without a context (no user, no session) because the database it would need may be the thing that failed.
+    Django closes the broken connection at the end of the request (CONN_HEALTH_CHECKS), so the next one reconnects.
+    """
+    if isinstance(sys.exc_info()[1], OperationalError | InterfaceError):
+        response = HttpResponse(loader.get_template("503.html").render(), status=503)
+        response["Retry-After"] = "5"
+        return response
+    return django_server_error(request)

@@ -64,8 +64,10 @@ def pets(db, tmp_path):
 @pytest.fixture
 def eager_celery(settings):
     """Run tasks in this process even when make test points Celery at Redis (no gpu worker runs in tests)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Read before the override: the first read loads Celery's config from the settings, and reading it after
+    # would load (and later "restore") True, leaving every later test eager.
     previous = celery_app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous

@@ -1,20 +1,30 @@
 """Celery tasks: thin, id-taking, idempotent shells over services. Only here are retry and ack settings."""
 
+import logging
+
 from celery import shared_task
 from django.core.cache import cache
 from django.db import DatabaseError
+from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.models import Dataset
+from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh
+
+logger = logging.getLogger(__name__)
 
 # Re-ranking reads the dataset's whole report (about 0.7 s at a million predictions), so while reviewers keep
 # submitting it runs at most once per this many seconds, after the votes that asked for it.
 RERANK_DELAY_SECONDS = 10
 
 
-@shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+# acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message unacknowledged, so the broker
+# hands it out again (after the visibility timeout on Redis); recomputing from votes makes the rerun harmless.
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5
+)
 def refresh_tallies(dataset_id: int) -> int:
     """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed; schedule a re-rank."""
     changed = tallies_refresh(dataset_id=dataset_id)
@@ -25,10 +35,37 @@ def refresh_tallies(dataset_id: int) -> int:
     return changed
 
 
-@shared_task(acks_late=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5)
+@shared_task(
+    acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True, max_retries=5
+)
 def rerank_batches(dataset_id: int) -> int:
     """Re-rank a dataset's open batches by the uncertainty of their cells (a no-op reset when switched off)."""
     return batch_priorities_refresh(dataset_id=dataset_id)
+
+
+def refresh_tallies_enqueue(dataset_id: int) -> bool:
+    """Queue a tally refresh for the dataset; when the broker cannot be reached, log it and return False.
+
+    The caller's votes are already committed and their images stay marked stale, so nothing is lost:
+    the next enqueue for the dataset, `sweep_stale_tallies` or `recompute_aggregates` counts them.
+    """
+    try:
+        refresh_tallies.delay(dataset_id)
+    except BrokerUnreachable as exc:
+        logger.warning(
+            "Could not queue the tally refresh of dataset %s (broker unreachable: %s); its votes are saved and "
+            "its tallies stay marked stale until the broker is back and a sweep or the next vote recounts them.",
+            dataset_id,
+            exc,
+        )
+        return False
+    return True
+
+
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True)
+def sweep_stale_tallies() -> int:
+    """Recount every dataset that has stale tallies (periodic, from celery beat); return how many images changed."""
+    return sum(refresh_tallies(dataset_id) for dataset_id in datasets_with_stale_tallies())
 
 
 # Routed to the `gpu` queue (settings.CELERY_TASK_ROUTES); a killed worker's run is redelivered and resumes.

@@ -23,7 +23,9 @@ from labelqa.analytics.selectors import (
 from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import reviews_needed_for_margin
 from labelqa.catalog.models import Consensus, Dataset
+from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
+from labelqa.review.selectors import stale_tally_count
 
 
 def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, dict | None]:
@@ -44,8 +46,11 @@ def index(request: HttpRequest) -> HttpResponse:
     datasets = Dataset.objects.all()
     name = request.GET.get("dataset")
     dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    # Counted before the report, which recounts stale tallies itself: a count here means the background
+    # aggregation is behind (no worker, or the broker is down) and what it derives may lag.
+    stale_tallies = stale_tally_count(dataset) if dataset else 0
     form, report = _report(request, dataset) if dataset else (ReportParamsForm(), None)
-    context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report}
+    context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report, "stale_tallies": stale_tallies}
     if report is not None:
         classes = sorted_classes([_with_review_needs(c) for c in report["classes"]], *_sort_param(request))
         context.update(
@@ -178,8 +183,7 @@ def sorted_classes(classes: list[dict], key: str, descending: bool) -> list[dict
 
 def _sort_value(key: str) -> Callable[[dict], object]:
     """Return the function reading column `key` ("b2" is the accuracy of bucket 2); unknown keys sort by label."""
-    if key.startswith("b") and key[1:].isdigit():
-        index = int(key[1:])
+    if key.startswith("b") and (index := parse_id(key[1:])) is not None:
 
         def bucket_accuracy(entry: dict) -> float | None:
             buckets = entry["buckets"]

@@ -131,8 +131,9 @@ def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
         if line == 1:
             data = data.removeprefix(b"\xef\xbb\xbf")
         text = next(text_lines([data], line))
-        if '"' in text:
-            # A quoted head may span lines: let the csv module find records and the header.
+        if '"' in text or "\r" in text.removesuffix("\r\n"):
+            # A quoted head may span lines, and a lone CR breaks a record for the csv module: let it find
+            # records and the header, and name the problems as the Python reader does.
             _create_stage(cursor, [])
             _copy_csv_slow(cursor, chain([data], stream), line, None, detect_header=True)
             return []

@@ -163,7 +163,15 @@ def csv_records(stream: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[
             if fields and any(f.strip() for f in fields):
                 yield counter.record_start, fields
     except csv.Error as exc:
-        raise RowsRejected([f"line {counter.line}: {exc}"], 1) from None
+        raise RowsRejected([f"line {counter.line}: {_csv_problem(exc)}"], 1) from None
+
+
+def _csv_problem(exc: csv.Error) -> str:
+    """Say what the csv module found in words a person exporting the file can act on."""
+    if "new-line character seen in unquoted field" in str(exc):
+        # The csv module's own advice ("universal-newline mode") is about Python, not about the file.
+        return "a carriage return (CR) inside an unquoted field; save the file with LF or CRLF line ends"
+    return str(exc)
 
 
 class _LineCounter:
@@ -275,12 +283,44 @@ def csv_prediction_records(
         yield csv_raw_record(line, fields, columns)
 
 
+def _storage_problem(value: Any) -> str | None:
+    """Return why a parsed JSON value cannot be stored in PostgreSQL text or jsonb, or None when it can."""
+    if isinstance(value, str):
+        if "\x00" in value:
+            return "contains a NUL character (\\u0000), which text fields cannot hold"
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "contains an unpaired surrogate escape (such as \\ud800), which is not a character"
+        return None
+    if isinstance(value, float) and not math.isfinite(value):
+        return f"holds {json.dumps(value)}, which is not a JSON number and cannot be stored"
+    if isinstance(value, dict):
+        value = [*value.keys(), *value.values()]
+    if isinstance(value, list):
+        return next(filter(None, map(_storage_problem, value)), None)
+    return None
+
+
+def _unreadable_json_problem(exc: ValueError | RecursionError) -> str:
+    """Say why Python's json module gave up on a value that is well-formed JSON or nearly so."""
+    if isinstance(exc, json.JSONDecodeError):
+        return f"{exc.msg} at character {exc.pos + 1}"
+    if isinstance(exc, RecursionError):
+        return "arrays or objects nested too deeply"
+    return "a number with too many digits"  # Python's guard against huge integer conversions
+
+
 def json_raw_record(
     number: int, value: Any, image_key: str, images_root: str | None
 ) -> tuple[RawPrediction | None, str | None]:
     """Turn one JSON object into a record, or return why it cannot be one."""
     if not isinstance(value, dict):
         return None, f"expected a JSON object with {image_key}, label and confidence"
+    # JSON can spell what PostgreSQL cannot store (a CSV is refused for NUL and invalid bytes the same way). A
+    # confidence that is not a string is checked as a number below, with its own message.
+    if problem := _storage_problem({k: v for k, v in value.items() if k != "confidence" or isinstance(v, str)}):
+        return None, problem
     missing = [key for key in (image_key, "label", "confidence") if key not in value]
     if missing:
         return None, "missing " + ", ".join(repr(key) for key in missing)
@@ -311,8 +351,8 @@ def jsonl_prediction_records(
             continue
         try:
             value = json.loads(text)
-        except json.JSONDecodeError as exc:
-            errors.add(line, f"is not valid JSON ({exc.msg} at character {exc.pos + 1})")
+        except (ValueError, RecursionError) as exc:
+            errors.add(line, f"is not valid JSON ({_unreadable_json_problem(exc)})")
             continue
         record, problem = json_raw_record(line, value, "image", images_root)
         if problem:
@@ -391,6 +431,8 @@ def json_array_items(stream: IO[bytes], block: int = 2**20) -> Iterator[tuple[in
                     if len(state["buf"]) - state["pos"] < MAX_JSON_ITEM_CHARS and refill():
                         continue
                     raise refuse(f"item {item}: is not valid JSON ({exc.msg})") from None
+                except (ValueError, RecursionError) as exc:
+                    raise refuse(f"item {item}: is not valid JSON ({_unreadable_json_problem(exc)})") from None
                 if end >= len(state["buf"]) and refill():
                     continue  # a number at the very end of the buffer may go on in the next block
                 break

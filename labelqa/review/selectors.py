@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import defaultdict
 from statistics import median
 
-from django.db.models import Case, Count, F, Q, QuerySet, Subquery, When
+from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, When
 
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
@@ -125,6 +125,18 @@ def aggregated_votes(dataset: Dataset | int) -> QuerySet:
     dataset_id = dataset if isinstance(dataset, int) else dataset.pk
     excluded = excluded_reviewers(dataset_id)
     return Vote.objects.filter(prediction__dataset_id=dataset_id).exclude(reviewer_id__in=excluded)
+
+
+def stale_tally_count(dataset: Dataset | int) -> int:
+    """Return how many of the dataset's images have votes that the aggregation worker has not counted yet."""
+    dataset_id = dataset if isinstance(dataset, int) else dataset.pk
+    return Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True).count()
+
+
+def datasets_with_stale_tallies() -> list[int]:
+    """Return the ids of datasets holding images whose tallies wait for a recount."""
+    stale = Prediction.objects.filter(dataset=OuterRef("pk"), tally_stale=True)
+    return list(Dataset.objects.filter(Exists(stale)).order_by("pk").values_list("pk", flat=True))
 
 
 def reviewer_quality(dataset: Dataset) -> list[dict]:

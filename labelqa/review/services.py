@@ -185,9 +185,10 @@ def _tallies_mark_stale(dataset_id: int, prediction_ids: list[int]) -> None:
 
 
 def _tallies_refresh_on_commit(dataset_id: int) -> None:
-    from worker.tasks import refresh_tallies
+    from worker.tasks import refresh_tallies_enqueue
 
-    transaction.on_commit(lambda: refresh_tallies.delay(dataset_id))
+    # Never fails the request: with the broker down the rows stay stale and are counted later.
+    transaction.on_commit(lambda: refresh_tallies_enqueue(dataset_id))
 
 
 def tallies_refresh(*, dataset_id: int) -> int:

@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
+from labelqa.parsing import parse_id
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import corrections, selectors, services
 from labelqa.review.gold_selectors import with_gold_accuracy
@@ -63,7 +64,8 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
 
 
 def _submit(request: HttpRequest, batch) -> HttpResponse:
-    confirmed = {int(v) for v in request.POST.getlist("confirm") if v.isdigit()}
+    # Values that are no id name no prediction of the batch: they count as unchecked.
+    confirmed = {pid for pid in map(parse_id, request.POST.getlist("confirm")) if pid is not None}
     try:
         result = services.votes_submit(
             reviewer=request.user,
@@ -109,8 +111,7 @@ def quality(request: HttpRequest) -> HttpResponse:
 def exclusion(request: HttpRequest) -> HttpResponse:
     """Exclude a reviewer's votes from a dataset's aggregation, or include them again."""
     dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
-    reviewer_id = request.POST.get("reviewer", "")
-    reviewer = get_object_or_404(get_user_model(), pk=int(reviewer_id) if reviewer_id.isdigit() else 0)
+    reviewer = get_object_or_404(get_user_model(), pk=parse_id(request.POST.get("reviewer", "")) or 0)
     action = request.POST.get("action")
     if action == "exclude":
         services.reviewer_exclude(dataset=dataset, reviewer=reviewer, by=request.user)
