@@ -5,6 +5,7 @@ from django.db import DatabaseError
 
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
+from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.models import Dataset
 from labelqa.review.services import tallies_refresh
 
@@ -23,3 +24,11 @@ def refresh_tallies(dataset_id: int) -> int:
 def classify_run(run_id: int) -> None:
     """Classify the images of a run that have no prediction yet."""
     classification_execute(run_id)
+
+
+# Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a
+# redelivered message finds the job claimed and does nothing.
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 300)
+def import_job_run(job_id: int) -> None:
+    """Import the file of an upload job, all or nothing, writing its progress as it goes."""
+    import_job_execute(job_id)

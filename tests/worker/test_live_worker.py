@@ -1,61 +1,11 @@
 """A real `celery worker` process, fed through Redis, writes its effect into the test database."""
 
-import os
-import subprocess
-import sys
 import time
-from pathlib import Path
 
 import pytest
-from django.conf import settings
-from django.db import connection
 
 from labelqa.catalog.models import Prediction
-from labelqa.celery import app
 from labelqa.review.services import batch_lease, votes_submit
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture
-def live_worker():
-    """Start a worker on the test database; stop it after the test."""
-    assert not settings.CELERY_TASK_ALWAYS_EAGER, "the live worker test needs CELERY_BROKER_URL (make test sets it)"
-    assert connection.vendor == "postgresql", "the live worker test needs DATABASE_URL to be PostgreSQL"
-    app.control.purge()  # tasks left by other tests point at rows that no longer exist
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": settings.CELERY_BROKER_URL,
-    }
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "labelqa",
-            "worker",
-            "--pool",
-            "solo",
-            "--loglevel",
-            "WARNING",
-            "--without-heartbeat",
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
-    )
-    yield process
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
 
 
 @pytest.mark.live
