@@ -1,8 +1,28 @@
 """Reads of the catalog."""
 
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelqa.catalog.models import ClassificationRun, ImportJob
+from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob, Prediction
+from labelqa.review.models import Batch
+
+
+def _count_per_dataset(queryset: QuerySet) -> Coalesce:
+    counted = queryset.filter(dataset=OuterRef("pk")).order_by().values("dataset").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def datasets_overview() -> QuerySet:
+    """Return the datasets with their counts of images, batches and reviewed batches.
+
+    One subquery per count: counting over joins of predictions and batches would multiply the rows (200k x 8k).
+    """
+    return Dataset.objects.annotate(
+        n_images=_count_per_dataset(Prediction.objects.all()),
+        n_batches=_count_per_dataset(Batch.objects.all()),
+        n_done=_count_per_dataset(Batch.objects.filter(reviews_done__gte=1)),
+    )
 
 
 def _rate_and_eta(*, done: float, total: float | None, started_at, finished_at, running: bool):
@@ -64,17 +84,20 @@ def import_progress(job: ImportJob) -> dict:
         finished_at=job.finished_at,
         running=job.status == ImportJob.Status.RUNNING,
     )
+    failed = job.status == ImportJob.Status.FAILED
     if done:
         percent = 100.0
-    elif total:
+    elif total and not failed:
         percent = min(round(50 * work / total, 1), 99.0)  # 100 % only once the import is committed
     else:
         percent = 0.0
-    of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
-    summary = f"{job.status}: {job.rows_validated:,}{of} rows validated, {job.rows_imported:,} imported"
-    if done:
-        summary += f" in {job.batches:,} batches"
-    summary += _speed_text(rate, eta, "rows")
+    if failed:
+        summary = f"failed: nothing was imported ({job.error_total:,} problem{'s' if job.error_total != 1 else ''})"
+    else:
+        of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
+        summary = f"{job.status}: {job.rows_validated:,}{of} rows validated, {job.rows_imported:,} imported"
+        summary += f" in {job.batches:,} batches" if done else ""
+        summary += _speed_text(rate, eta, "rows")
     return {
         "id": job.pk,
         "dataset": job.dataset_name,

@@ -2,7 +2,6 @@
 
 from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
@@ -29,7 +28,10 @@ def datasets(request: HttpRequest) -> HttpResponse:
 
 @csrf_protect
 def _datasets(request: HttpRequest, handler: SizeLimitedUploadHandler) -> HttpResponse:
-    form = PredictionUploadForm(request.POST or None, request.FILES or None, upload_too_large=handler.exceeded)
+    # Own ids: the classify form on the same page has a `dataset` field too.
+    form = PredictionUploadForm(
+        request.POST or None, request.FILES or None, upload_too_large=handler.exceeded, auto_id="upload_%s"
+    )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]
         job = import_job_create(
@@ -40,15 +42,10 @@ def _datasets(request: HttpRequest, handler: SizeLimitedUploadHandler) -> HttpRe
             uploaded_by=request.user,
         )
         return redirect("catalog:import_job", job.pk)
-    listing = Dataset.objects.annotate(
-        n_images=Count("predictions", distinct=True),
-        n_batches=Count("batches", distinct=True),
-        n_done=Count("batches", filter=Q(batches__reviews_done__gte=1), distinct=True),
-    )
     context = {
         "form": form,
         "classify_form": ClassifyForm(),
-        "datasets": listing,
+        "datasets": selectors.datasets_overview(),
         "runs": ClassificationRun.objects.select_related("dataset")[:10],
         "imports": ImportJob.objects.all()[:10],
         "max_upload": settings.LABELQA_MAX_UPLOAD_BYTES,
