@@ -109,7 +109,10 @@ def test_a_file_at_the_size_limit_is_accepted(admin_user, media_root, settings, 
     content = seed_csv({"Dog": 40})
     settings.LABELQA_MAX_UPLOAD_BYTES = len(content)
     response = upload(admin_client(admin_user), content, images_root=str(tmp_path))
-    assert response.status_code == 302 and ImportJob.objects.get().file_size == len(content)
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.file_size == len(content) and job.status == ImportJob.Status.QUEUED
+    assert stored_uploads(media_root) == [media_root / job.file_key], "stored until a worker imports it"
+    assert (media_root / job.file_key).read_bytes() == content
 
 
 @pytest.mark.django_db
