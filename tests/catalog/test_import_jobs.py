@@ -4,11 +4,13 @@ import io
 
 import pytest
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
 from django.test import Client
 
 from labelqa.catalog import pg_import
-from labelqa.catalog.imports import import_job_create, import_job_execute
+from labelqa.catalog.imports import JOB_LOCK_NAMESPACE, import_job_execute
 from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
@@ -57,15 +59,23 @@ def test_an_upload_is_imported_by_the_task_with_its_options(admin_user, tmp_path
     assert f"done: 42 rows validated, {job.rows_imported} imported in 3 batches" in page
 
 
-@pytest.mark.django_db(transaction=True)
-def test_a_job_is_claimed_once_so_running_its_task_again_imports_nothing(admin_user, media_root, tmp_path):
-    job = import_job_create(
-        dataset_name="twice",
-        upload=ContentFile(seed_csv({"Dog": 5}), name="p.csv"),
+def stored_job(user, tmp_path, status=ImportJob.Status.QUEUED) -> ImportJob:
+    """A job of five Dog rows as an upload leaves it, minus its task: the test runs the import itself."""
+    content = seed_csv({"Dog": 5})
+    return ImportJob.objects.create(
+        dataset_name="jobs",
         file_name="p.csv",
+        file_key=default_storage.save("imports/test/upload", ContentFile(content)),
+        file_size=len(content),
         options={"images_root": str(tmp_path)},
-        uploaded_by=admin_user,
+        uploaded_by=user,
+        status=status,
     )
+
+
+@pytest.mark.django_db
+def test_a_job_is_claimed_once_so_running_its_task_again_imports_nothing(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path)
     first = import_job_execute(job.pk)
     again = import_job_execute(job.pk)
     assert first.status == again.status == ImportJob.Status.DONE
@@ -131,3 +141,23 @@ def test_the_importer_reports_progress_per_block_and_per_phase(tmp_path, monkeyp
     assert [c[0] for c in reading] == sorted(c[0] for c in reading) and reading[-1][0] == 4000
     assert calls[-2:] == [(4000, 0, 4000), (4000, summary.imported, 4000)]
     assert len(calls) < 4000 / 50, "never once per row"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_left_running_by_a_killed_worker_is_imported_again(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path, status=ImportJob.Status.RUNNING)  # its lock died with the worker
+    assert import_job_execute(job.pk).status == ImportJob.Status.DONE
+    assert Prediction.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_another_worker_is_importing_is_left_to_it(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path, status=ImportJob.Status.RUNNING)
+    other_worker = connections.create_connection("default")
+    try:
+        with other_worker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_NAMESPACE, job.pk])
+        assert import_job_execute(job.pk).status == ImportJob.Status.RUNNING
+        assert Prediction.objects.count() == 0
+    finally:
+        other_worker.close()
