@@ -72,8 +72,10 @@ def pets(db, tmp_path):
 @pytest.fixture
 def eager_celery(settings):
     """Run tasks in this process even when make test points Celery at Redis (no gpu worker runs in tests)."""
-    settings.CELERY_TASK_ALWAYS_EAGER = True
+    # Read before the setting changes: Celery's conf reads Django settings lazily, so reading it afterwards would
+    # give True and leave every later test (live workers included) running tasks in-process.
     previous = celery_app.conf.task_always_eager
+    settings.CELERY_TASK_ALWAYS_EAGER = True
     celery_app.conf.task_always_eager = True
     yield
     celery_app.conf.task_always_eager = previous
