@@ -161,3 +161,11 @@ def test_a_job_another_worker_is_importing_is_left_to_it(admin_user, media_root,
         assert Prediction.objects.count() == 0
     finally:
         other_worker.close()
+
+
+@pytest.mark.django_db
+def test_an_upload_without_the_csrf_token_is_refused(admin_user, media_root):
+    client = Client(enforce_csrf_checks=True)  # the view sets its upload handler first, then checks CSRF itself
+    client.login(username=admin_user.username, password=PASSWORD)
+    assert upload(client, seed_csv({"Dog": 3})).status_code == 403
+    assert ImportJob.objects.count() == 0 and stored_uploads(media_root) == []
