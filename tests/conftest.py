@@ -3,7 +3,9 @@
 import io
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
+from django.core.files.storage import FileSystemStorage
 
 from labelqa import roles
 from labelqa.catalog.services import predictions_import
@@ -79,3 +81,46 @@ def empty_cache():
     from django.core.cache import cache
 
     cache.clear()
+
+
+@pytest.fixture
+def media_root(settings, tmp_path):
+    """Keep stored files (thumbnails, uploads) under the test's tmp dir instead of var/media."""
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": f"{FileSystemStorage.__module__}.{FileSystemStorage.__qualname__}",
+            "OPTIONS": {"location": str(tmp_path / "media")},
+        },
+    }
+    return tmp_path / "media"
+
+
+@pytest.fixture
+def start_worker(tmp_path, media_root):
+    """Start `celery worker` processes on the test database, the suite's broker and the test's media root.
+
+    Keyword arguments become environment variables of the worker (e.g. a short visibility timeout).
+    The workers are stopped after the test.
+    """
+    from tests.live import live_env, start_celery_worker, stop  # tests.live imports this module's PASSWORD
+
+    assert not django_settings.CELERY_TASK_ALWAYS_EAGER, "live worker tests need CELERY_BROKER_URL (make test sets it)"
+    assert not celery_app.conf.task_always_eager, "an earlier test left Celery eager: no task would reach the worker"
+    celery_app.control.purge()  # tasks left by other tests point at rows that no longer exist
+    workers = []
+
+    def start(**env):
+        log = tmp_path / f"worker-{len(workers)}.log"
+        storage = {"LABELQA_STORAGE": "local", "LABELQA_MEDIA_ROOT": str(media_root)}
+        workers.append(start_celery_worker(live_env(django_settings.CELERY_BROKER_URL, **storage, **env), log))
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        stop(worker)
+
+
+@pytest.fixture
+def live_worker(start_worker):
+    return start_worker()

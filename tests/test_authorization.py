@@ -11,7 +11,7 @@ from django.contrib.auth import get_user_model
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from labelqa.catalog.models import ClassificationRun
+from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob
 from labelqa.review.models import Batch
 from tests.conftest import PASSWORD
 
@@ -54,6 +54,10 @@ RULES: dict[str, Rule] = {
     "catalog:classify": Rule(MANAGE, 200),
     "catalog:run": Rule(MANAGE, 200),
     "catalog:run_progress": Rule(MANAGE, 200),
+    "catalog:import_job": Rule(MANAGE, 200),
+    "catalog:import_progress": Rule(MANAGE, 200),
+    # Regroups the dataset's unreviewed batches, then back to the datasets page.
+    "catalog:reform": Rule(MANAGE, 302, method="post", get_status=405),
     "catalog:thumbnail": Rule(IMAGES, 200),
     "catalog:original": Rule(IMAGES, 200),
     "review:home": Rule(REVIEW, 200),
@@ -111,12 +115,16 @@ def test_every_route_has_a_rule():
 def kwargs_values(pets, admin_user):
     batch = Batch.objects.filter(dataset=pets, label="Dog").order_by("pk").first()
     run = ClassificationRun.objects.create(dataset=pets, source="/nowhere", model="efficientnet-lite0")
+    job = ImportJob.objects.create(dataset_name=pets.name, file_name="p.csv", uploaded_by=admin_user)
     return {
         "dataset": pets.name,
         "label": "Dog",
         "fmt": "csv",
         "batch_id": batch.pk,
         "run_id": run.pk,
+        "job_id": job.pk,
+        # Another dataset: re-forming pets' batches would take away the batch that review:batch opens.
+        "dataset_id": Dataset.objects.create(name="spare").pk,
         "image_id": pets.predictions.first().image_id,
     }
 

@@ -9,6 +9,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
+from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.models import Dataset
 from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh
@@ -73,3 +74,11 @@ def sweep_stale_tallies() -> int:
 def classify_run(run_id: int) -> None:
     """Classify the images of a run that have no prediction yet."""
     classification_execute(run_id)
+
+
+# Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a
+# redelivered message finds the job claimed and does nothing.
+@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 300)
+def import_job_run(job_id: int) -> None:
+    """Import the file of an upload job, all or nothing, writing its progress as it goes."""
+    import_job_execute(job_id)

@@ -1,6 +1,7 @@
 from django.contrib import admin, messages
 
-from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
+from labelqa.catalog.services import batches_reform
 from labelqa.review.gold import gold_mark
 
 
@@ -8,6 +9,29 @@ from labelqa.review.gold import gold_mark
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "batch_size", "reviews_per_item", "consensus", "gold_rate", "images_root", "created_at"]
     search_fields = ["name"]
+    actions = ["reform_batches"]
+
+    @admin.action(description="Re-form batches of unreviewed items", permissions=["change"])
+    def reform_batches(self, request, queryset):
+        for dataset in queryset:
+            summary = batches_reform(dataset=dataset)
+            self.message_user(
+                request,
+                f"{dataset.name}: {summary.regrouped} unreviewed predictions regrouped from {summary.dissolved} "
+                f"batches into {summary.formed}.",
+                messages.SUCCESS,
+            )
+
+
+@admin.register(ImportJob)
+class ImportJobAdmin(admin.ModelAdmin):
+    list_display = ["pk", "dataset_name", "file_name", "status", "rows_validated", "rows_imported", "created_at"]
+    list_filter = ["status"]
+    search_fields = ["dataset_name", "file_name"]
+    readonly_fields = [f.name for f in ImportJob._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # jobs come from uploads on /datasets/
 
 
 @admin.register(Image)

@@ -1,37 +1,79 @@
 from django import forms
 from django.conf import settings
+from django.template.defaultfilters import filesizeformat
 
 from labelqa.catalog.rows import CONFIDENCE_SCALES
+
+FORMAT_CHOICES = [
+    ("auto", "Detect from the file"),
+    ("csv", "CSV: seed image,label,confidence (headerless) or with a header row"),
+    ("jsonl", "JSON Lines"),
+    ("gt", "Ground Truth input (JSON array, s3_image_url)"),
+]
+
+
+def too_large_message(command: str = "import_predictions") -> str:
+    limit = settings.LABELQA_MAX_UPLOAD_BYTES
+    return (
+        f"The file is larger than the upload limit of {filesizeformat(limit)} (LABELQA_MAX_UPLOAD_BYTES). "
+        f"Import larger files with manage.py {command}, or ask for a higher limit."
+    )
 
 
 def upload_within_limit(upload, *, command: str):
     """Return the upload, or refuse it when it is over the upload limit, naming the command for big files."""
-    limit = settings.LABELQA_MAX_UPLOAD_BYTES
-    if upload.size > limit:
-        raise forms.ValidationError(
-            f"The file is {upload.size / 2**20:.1f} MiB; the limit is {limit / 2**20:.0f} MiB. "
-            f"Import larger files with manage.py {command}."
-        )
+    if upload.size > settings.LABELQA_MAX_UPLOAD_BYTES:
+        raise forms.ValidationError(too_large_message(command))
     return upload
 
 
 class PredictionUploadForm(forms.Form):
+    """The upload on /datasets/: the importer's options, then the file (last, see `upload_too_large`)."""
+
     dataset = forms.CharField(max_length=100, help_text="Created when missing.")
-    file = forms.FileField(help_text="CSV: image,label,confidence (headerless, or with a header row).")
     images_root = forms.CharField(
         max_length=1000,
         required=False,
         help_text="Server directory or s3://bucket/prefix the image paths are relative to.",
     )
-    confidence_scale = forms.ChoiceField(choices=[(s, s) for s in CONFIDENCE_SCALES], initial="auto")
+    file_format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, initial="auto")
+    confidence_scale = forms.ChoiceField(
+        choices=[(s, s) for s in CONFIDENCE_SCALES],
+        initial="auto",
+        help_text="auto: percent when any value exceeds 1.",
+    )
     min_confidence = forms.FloatField(
         required=False, min_value=0, max_value=100, help_text="Percent; lower rows are skipped."
     )
     batch_size = forms.IntegerField(required=False, min_value=1, max_value=25, initial=25)
     reviews_per_item = forms.IntegerField(required=False, min_value=1, max_value=25, initial=1)
+    replace = forms.BooleanField(
+        required=False, help_text="Replace the predictions of images already in the dataset that nobody reviewed."
+    )
+    # Last, so that the fields before it arrive even when the upload is cut off at the size limit.
+    file = forms.FileField(help_text="CSV, JSON Lines or Ground Truth input; one row per image.")
+
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if upload_too_large:
+            # The upload handler dropped the file at the limit, so the field is empty: say why instead of "required".
+            self.fields["file"].error_messages = {**self.fields["file"].error_messages, "required": too_large_message()}
 
     def clean_file(self):
         return upload_within_limit(self.cleaned_data["file"], command="import_predictions")
+
+    def import_options(self) -> dict:
+        """Return the predictions_import keyword arguments these fields set."""
+        data = self.cleaned_data
+        return {
+            "images_root": data["images_root"] or None,
+            "file_format": data["file_format"],
+            "confidence_scale": data["confidence_scale"],
+            "min_confidence": data["min_confidence"],
+            "batch_size": data["batch_size"],
+            "reviews_per_item": data["reviews_per_item"],
+            "replace": data["replace"],
+        }
 
 
 class ClassifyForm(forms.Form):

@@ -1,5 +1,6 @@
 """Datasets, their images and the model's prediction for each image."""
 
+from django.conf import settings
 from django.core.validators import MaxValueValidator, MinValueValidator
 from django.db import models
 
@@ -131,3 +132,46 @@ class ClassificationRun(models.Model):
 
     def __str__(self) -> str:
         return f"{self.dataset} · {self.source} ({self.status})"
+
+
+class ImportJob(models.Model):
+    """One uploaded prediction file waiting for, or going through, the importer: a row with a status and progress.
+
+    The file sits in Django storage under `file_key` until the job ends. Progress counters are written by the worker
+    outside the import's transaction, so the job page sees them while the import itself is still uncommitted.
+    """
+
+    class Status(models.TextChoices):
+        QUEUED = "queued"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    dataset_name = models.CharField(max_length=100)
+    dataset = models.ForeignKey(
+        Dataset, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs", help_text="Once done."
+    )
+    file_name = models.CharField(max_length=255, help_text="The name the file had on the uploader's machine.")
+    file_key = models.CharField(max_length=500, blank=True, help_text="Storage key of the upload; emptied when done.")
+    file_size = models.PositiveBigIntegerField(default=0)
+    options = models.JSONField(default=dict, blank=True, help_text="Keyword arguments for predictions_import.")
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
+    )
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    bytes_read = models.PositiveBigIntegerField(default=0)
+    rows_total = models.PositiveBigIntegerField(null=True, blank=True, help_text="Known once the file is read.")
+    rows_validated = models.PositiveBigIntegerField(default=0)
+    rows_imported = models.PositiveBigIntegerField(default=0)
+    batches = models.PositiveIntegerField(default=0)
+    errors = models.JSONField(default=list, blank=True, help_text="The first bad lines, as `line N: problem`.")
+    error_total = models.PositiveIntegerField(default=0, help_text="How many problems there were in all.")
+    created_at = models.DateTimeField(auto_now_add=True)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.dataset_name} · {self.file_name} ({self.status})"

@@ -25,6 +25,7 @@ from labelqa.catalog.rows import (
     NO_ROWS_PROBLEM,
     PREDICTION_COLUMNS,
     ErrorList,
+    ProgressCallback,
     RowsRejected,
     check_prediction,
     csv_prediction_records,
@@ -71,19 +72,24 @@ def predictions_copy(
     min_confidence: float | None,
     model_name: str,
     replace: bool,
+    progress: ProgressCallback | None = None,
 ) -> CopyResult:
-    """Stage, validate and insert a prediction file; raise RowsRejected (changing nothing) on any bad row."""
+    """Stage, validate and insert a prediction file; raise RowsRejected (changing nothing) on any bad row.
+
+    `progress(validated, imported, total)` hears of rows read once per COPY block, then once per phase.
+    """
+    reported = _RowsRead(progress)
     unit = "item" if file_format == "gt" else "line"
     with connection.cursor() as cursor:
         cursor.execute("SELECT current_setting('work_mem')")
         (work_mem,) = cursor.fetchone()
         cursor.execute(f"SET LOCAL work_mem = '{WORK_MEM}'")
         # On an error the surrounding atomic block rolls all of this back, the setting and the temporaries too.
-        meta_names = _stage(cursor.cursor, stream, file_format, dataset.images_root)
+        meta_names = _stage(cursor.cursor, stream, file_format, dataset.images_root, reported)
         _check_odd_rows(cursor.cursor, meta_names)
         _materialise_rows(cursor, meta_names)
         factor = _validate(cursor, dataset, confidence_scale, replace, unit)
-        result = _write(cursor, dataset, factor, min_confidence, model_name)
+        result = _write(cursor, dataset, factor, min_confidence, model_name, reported.callback)
         cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
         _drop_temporaries(cursor)
     return result
@@ -98,6 +104,22 @@ def _drop_temporaries(cursor) -> None:
 # Staging
 
 
+class _RowsRead:
+    """Count the rows handed to COPY and pass the count on; called per block, never per row."""
+
+    def __init__(self, callback: ProgressCallback | None) -> None:
+        self.callback = callback or _ignore_progress
+        self.rows = 0
+
+    def add(self, rows: int) -> None:
+        self.rows += rows
+        self.callback(self.rows, 0, None)
+
+
+def _ignore_progress(validated: int, imported: int, total: int | None) -> None:
+    pass
+
+
 def _create_stage(cursor, meta_names: list[str]) -> None:
     extra = "".join(f", m{i} text" for i in range(len(meta_names)))
     _drop_temporaries(cursor)
@@ -108,18 +130,18 @@ def _create_stage(cursor, meta_names: list[str]) -> None:
     )
 
 
-def _stage(cursor, stream: IO[bytes], file_format: str, images_root: str) -> list[str]:
+def _stage(cursor, stream: IO[bytes], file_format: str, images_root: str, reported: _RowsRead) -> list[str]:
     """Fill lq_stage from the file; return the names of the CSV metadata columns held in m0, m1, …"""
     if file_format != "csv":
         _create_stage(cursor, [])
         errors = _StagedErrors()
         records = prediction_records(stream, errors, file_format, images_root)
-        _copy_records(cursor, errors, records)
+        _copy_records(cursor, errors, records, reported)
         return []
-    return _stage_csv(cursor, stream)
+    return _stage_csv(cursor, stream, reported)
 
 
-def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
+def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
     """Read the head of a CSV in Python, then COPY plain blocks verbatim and parse the rest in Python."""
     line = 0
     while True:
@@ -135,7 +157,7 @@ def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
             # A quoted head may span lines, and a lone CR breaks a record for the csv module: let it find
             # records and the header, and name the problems as the Python reader does.
             _create_stage(cursor, [])
-            _copy_csv_slow(cursor, chain([data], stream), line, None, detect_header=True)
+            _copy_csv_slow(cursor, chain([data], stream), line, None, reported, detect_header=True)
             return []
         fields = next(csv.reader([text]))
         if any(f.strip() for f in fields):
@@ -147,7 +169,7 @@ def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
         pending, first = b"", line + 1
         if len(columns) != len(fields):  # a repeated column name: only the csv module path maps it as before
             _create_stage(cursor, [])
-            _copy_csv_slow(cursor, stream, first, columns, detect_header=False)
+            _copy_csv_slow(cursor, stream, first, columns, reported, detect_header=False)
             return []
         names = [_stage_column(f.strip().lower(), columns) for f in fields]
     meta_names = [n for n in columns or {} if n not in PREDICTION_COLUMNS]
@@ -157,12 +179,14 @@ def _stage_csv(cursor, stream: IO[bytes]) -> list[str]:
     for block in _blocks(stream, pending):
         plain = _plain_block(block, expected_commas)
         if plain is None:
-            _copy_csv_slow(cursor, chain(io.BytesIO(block), stream), first, columns, detect_header=False)
+            _copy_csv_slow(cursor, chain(io.BytesIO(block), stream), first, columns, reported, detect_header=False)
             return meta_names
         cursor.execute("SELECT setval('lq_line', %s, false)", [first])
         with cursor.copy(copy_sql) as copy:
             copy.write(plain)
-        first += plain.count(b"\n")
+        rows = plain.count(b"\n")
+        first += rows
+        reported.add(rows)
     return meta_names
 
 
@@ -207,10 +231,12 @@ def _plain_block(block: bytes, expected_commas: int) -> bytes | None:
     return block
 
 
-def _copy_csv_slow(cursor, lines: Iterable[bytes], first_line: int, columns, *, detect_header: bool) -> None:
+def _copy_csv_slow(
+    cursor, lines: Iterable[bytes], first_line: int, columns, reported: _RowsRead, *, detect_header: bool
+) -> None:
     errors = _StagedErrors()
     records = csv_prediction_records(lines, errors, first_line=first_line, columns=columns, detect_header=detect_header)
-    _copy_records(cursor, errors, records)
+    _copy_records(cursor, errors, records, reported)
 
 
 class _StagedErrors(ErrorList):
@@ -224,11 +250,13 @@ class _StagedErrors(ErrorList):
         self.pending.append((line, problem, None, None, None, None))
 
 
-def _copy_records(cursor, errors: _StagedErrors, records) -> None:
+def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
     with cursor.copy("COPY lq_stage (line, err, image, label, conf, meta) FROM STDIN (FORMAT csv)") as copy:
+        written = 0
         for record in records:
+            written += 1
             if errors.pending:
                 writer.writerows(errors.pending)
                 errors.pending.clear()
@@ -239,8 +267,11 @@ def _copy_records(cursor, errors: _StagedErrors, records) -> None:
                 copy.write(buffer.getvalue())
                 buffer.seek(0)
                 buffer.truncate()
+                reported.add(written)
+                written = 0
         writer.writerows(errors.pending)
         copy.write(buffer.getvalue())
+        reported.add(written)
 
 
 # Validation
@@ -403,7 +434,9 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
 # Writing
 
 
-def _write(cursor, dataset: Dataset, factor: float, min_confidence: float | None, model_name: str) -> CopyResult:
+def _write(
+    cursor, dataset: Dataset, factor: float, min_confidence: float | None, model_name: str, progress: ProgressCallback
+) -> CopyResult:
     """Insert images, predictions and batches from lq_rows, set-based; with lq_replace rows, update in place."""
     image, prediction, batch = (m._meta.db_table for m in (Image, Prediction, Batch))
     kept = "r.err IS NULL AND r.conf * %(factor)s >= %(min)s"
@@ -420,6 +453,7 @@ def _write(cursor, dataset: Dataset, factor: float, min_confidence: float | None
     params["image_seq"] = cursor.fetchone()[0]
     cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE {kept}) FROM lq_rows r WHERE r.err IS NULL", params)
     total, imported = cursor.fetchone()
+    progress(total, 0, total)
     # Batch ids are drawn first, per (label, batch number), so the big insert below only joins to them.
     cursor.execute(
         f"""
@@ -461,6 +495,7 @@ def _write(cursor, dataset: Dataset, factor: float, min_confidence: float | None
             """,
             params,
         )
+        progress(total, imported, total)
         return CopyResult(imported, total - imported, batches, 0)
     cursor.execute(
         f"""
@@ -490,4 +525,5 @@ def _write(cursor, dataset: Dataset, factor: float, min_confidence: float | None
         """
     )
     cursor.execute(f"SELECT count(*) FROM lq_replace x JOIN lq_rows r USING (line) WHERE {kept}", params)
+    progress(total, imported, total)
     return CopyResult(imported, total - imported, batches, cursor.fetchone()[0])

@@ -7,7 +7,7 @@ import csv
 import json
 import math
 import posixpath
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
@@ -25,6 +25,9 @@ GT_IMAGE_KEY = "s3_image_url"
 MAX_JSON_ITEM_CHARS = 16 * 2**20
 MAX_LABEL_LENGTH = 200
 MAX_PATH_LENGTH = 1000
+# An importer's progress report: (rows validated, rows imported, rows in all or None while the file is still read).
+# Importers call it per block of rows or per phase, so a slow callback never slows the per-row work.
+ProgressCallback = Callable[[int, int, "int | None"], None]
 
 
 class RowsRejected(Exception):

@@ -1,19 +1,55 @@
 """Reads of the catalog."""
 
+from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelqa.catalog.models import ClassificationRun
+from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob, Prediction
+from labelqa.review.models import Batch
+
+
+def _count_per_dataset(queryset: QuerySet) -> Coalesce:
+    counted = queryset.filter(dataset=OuterRef("pk")).order_by().values("dataset").annotate(n=Count("pk")).values("n")
+    return Coalesce(Subquery(counted, output_field=IntegerField()), 0)
+
+
+def datasets_overview() -> QuerySet:
+    """Return the datasets with their counts of images, batches and reviewed batches.
+
+    One subquery per count: counting over joins of predictions and batches would multiply the rows (200k x 8k).
+    """
+    return Dataset.objects.annotate(
+        n_images=_count_per_dataset(Prediction.objects.all()),
+        n_batches=_count_per_dataset(Batch.objects.all()),
+        n_done=_count_per_dataset(Batch.objects.filter(reviews_done__gte=1)),
+    )
+
+
+def _rate_and_eta(*, done: float, total: float | None, started_at, finished_at, running: bool):
+    """Return (units per second, seconds left) of a job from its counts and times; None where unknown."""
+    if not (started_at and done):
+        return None, None
+    elapsed = ((finished_at or timezone.now()) - started_at).total_seconds()
+    rate = done / elapsed if elapsed > 0 else None
+    eta = (total - done) / rate if rate and running and total is not None else None
+    return rate, (max(eta, 0) if eta is not None else None)
+
+
+def _speed_text(rate: float | None, eta: float | None, unit: str) -> str:
+    text = f" · {rate:,.1f} {unit}/s" if rate else ""
+    return text + (f" · about {eta:,.0f} s left" if eta is not None else "")
 
 
 def run_progress(run: ClassificationRun) -> dict:
     """Return a run's progress for its page: counts, images per second and the time left."""
-    rate = eta = None
-    if run.started_at and run.done:
-        end = run.finished_at or timezone.now()
-        elapsed = (end - run.started_at).total_seconds()
-        rate = run.done / elapsed if elapsed > 0 else None
-        if rate and run.status == ClassificationRun.Status.RUNNING:
-            eta = (run.total - run.done) / rate
+    running = run.status == ClassificationRun.Status.RUNNING
+    rate, eta = _rate_and_eta(
+        done=run.done, total=run.total, started_at=run.started_at, finished_at=run.finished_at, running=running
+    )
+    summary = f"{run.status}: {run.done} of {run.total} images"
+    if run.flagged:
+        summary += f" ({run.flagged} flagged as unreadable)"
+    summary += _speed_text(rate, eta, "images")
     return {
         "id": run.pk,
         "dataset": run.dataset.name,
@@ -24,5 +60,56 @@ def run_progress(run: ClassificationRun) -> dict:
         "percent": round(100 * run.done / run.total, 1) if run.total else 0.0,
         "images_per_second": round(rate, 1) if rate else None,
         "eta_seconds": round(eta) if eta is not None else None,
-        "error": run.error,
+        "summary": summary,
+        "errors": [run.error] if run.error else [],
+        "errors_more": 0,
+    }
+
+
+def import_progress(job: ImportJob) -> dict:
+    """Return an import job's progress: rows validated and imported, rows per second, time left, the errors.
+
+    Until the file is read to its end the row count is estimated from the bytes read. Each row is worked on twice
+    (validated, then imported), so the bar and the rate count both halves.
+    """
+    total = job.rows_total
+    if total is None and job.bytes_read and job.rows_validated:
+        total = round(job.rows_validated * job.file_size / job.bytes_read)
+    done = job.status == ImportJob.Status.DONE
+    work = job.rows_validated + job.rows_imported
+    rate, eta = _rate_and_eta(
+        done=work / 2,
+        total=total,
+        started_at=job.started_at,
+        finished_at=job.finished_at,
+        running=job.status == ImportJob.Status.RUNNING,
+    )
+    failed = job.status == ImportJob.Status.FAILED
+    if done:
+        percent = 100.0
+    elif total and not failed:
+        percent = min(round(50 * work / total, 1), 99.0)  # 100 % only once the import is committed
+    else:
+        percent = 0.0
+    if failed:
+        summary = f"failed: nothing was imported ({job.error_total:,} problem{'s' if job.error_total != 1 else ''})"
+    else:
+        of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
+        summary = f"{job.status}: {job.rows_validated:,}{of} rows validated, {job.rows_imported:,} imported"
+        summary += f" in {job.batches:,} batches" if done else ""
+        summary += _speed_text(rate, eta, "rows")
+    return {
+        "id": job.pk,
+        "dataset": job.dataset_name,
+        "status": job.status,
+        "rows_validated": job.rows_validated,
+        "rows_imported": job.rows_imported,
+        "rows_total": total,
+        "rows_total_exact": job.rows_total is not None,
+        "percent": percent,
+        "rows_per_second": round(rate, 1) if rate else None,
+        "eta_seconds": round(eta) if eta is not None else None,
+        "summary": summary,
+        "errors": job.errors,
+        "errors_more": max(job.error_total - len(job.errors), 0),
     }

@@ -12,6 +12,7 @@ from typing import IO
 
 from django.db import connection, transaction
 from django.db.models import Count
+from django.utils import timezone
 from PIL import Image as PILImage
 
 from labelqa.catalog import imaging, pg_import, storage
@@ -21,13 +22,14 @@ from labelqa.catalog.rows import (
     PREDICTION_FORMATS,
     ErrorList,
     PredictionRow,
+    ProgressCallback,
     detect_format,
     existing_problem,
     read_prediction_rows,
     scale_confidences,
     voted_problem,
 )
-from labelqa.review.models import Batch, Vote
+from labelqa.review.models import Batch, Lease, Vote
 
 CHUNK = 5000
 
@@ -114,12 +116,14 @@ def predictions_import(
     file_format: str = "auto",
     file_name: str = "",
     replace: bool = False,
+    progress: ProgressCallback | None = None,
 ) -> ImportSummary:
     """Import a prediction file (CSV, JSON Lines or Ground Truth input) into a dataset, all or nothing.
 
     Forms the review batches of the new rows. An image already in the dataset is refused unless `replace`, which
     replaces the predictions of images nobody has voted on and refuses those with votes.
     Raises RowsRejected naming every bad line (the first 100); the database is then unchanged.
+    `progress(validated, imported, total)`, when given, is called per block of rows or per phase, never per row.
     """
     if confidence_scale not in CONFIDENCE_SCALES:
         raise ValueError(f"confidence scale must be one of {', '.join(CONFIDENCE_SCALES)}, not {confidence_scale!r}")
@@ -137,6 +141,7 @@ def predictions_import(
             min_confidence=min_confidence,
             model_name=model_name,
             replace=replace,
+            progress=progress,
         )
         return ImportSummary(dataset.name, result.imported, result.skipped_below_min, result.batches, result.replaced)
 
@@ -152,9 +157,13 @@ def predictions_import(
         elif existing[row.image][2]:
             errors.add(row.line, voted_problem(row.image, dataset.name))
     errors.raise_if_any()
+    if progress:
+        progress(len(rows), 0, len(rows))
 
     kept = [r for r in rows if min_confidence is None or r.confidence >= min_confidence]
     batch_count = _create_predictions(dataset, kept, model_name, existing)
+    if progress:
+        progress(len(rows), len(kept), len(rows))
     replaced = sum(1 for r in kept if r.image in existing)
     return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count, replaced)
 
@@ -260,6 +269,96 @@ def batch_groups(items: Iterable, *, key, size: int, seed: int) -> list[tuple[st
         random.Random(f"{seed}:{label}").shuffle(members)
         groups.extend((label, members[i : i + size]) for i in range(0, len(members), size))
     return groups
+
+
+@dataclass(frozen=True)
+class ReformSummary:
+    regrouped: int  # predictions put into new batches
+    dissolved: int  # batches they came from
+    formed: int  # batches made
+
+
+# Knuth's multiplicative hash, in plain integer SQL both PostgreSQL and SQLite run: a seeded, repeatable shuffle.
+_SHUFFLE = "((p.id + %(seed)s) * 2654435761) %% 4294967296"
+_REFORM_TABLES = ("lq_reform_batch", "lq_reform_item", "lq_reform_map")
+
+
+@transaction.atomic
+def batches_reform(*, dataset: Dataset) -> ReformSummary:
+    """Regroup the dataset's unreviewed, unleased predictions into full batches per label, in set-based SQL.
+
+    A batch stays as it is, with all its items, when anyone voted on one of its items or it has a submitted or
+    unexpired lease. The items of every other batch, and items in no batch, are pooled per label, shuffled with the
+    dataset's seed and cut into batches of `dataset.batch_size` -- so the part-filled tails that many small imports
+    leave behind become full batches.
+    """
+    dataset = Dataset.objects.select_for_update().get(pk=dataset.pk)  # imports of this dataset wait for us
+    batch, lease, prediction, vote = (m._meta.db_table for m in (Batch, Lease, Prediction, Vote))
+    params = {"ds": dataset.pk, "now": timezone.now(), "seed": dataset.shuffle_seed, "size": dataset.batch_size}
+    if connection.vendor == "postgresql":
+        new_id = f"nextval(pg_get_serial_sequence('{batch}', 'id'))"
+    else:  # SQLite: the transaction holds the database's write lock, so nobody else takes ids meanwhile
+        new_id = f"(SELECT coalesce(max(id), 0) FROM {batch}) + row_number() OVER (ORDER BY label, k)"
+    # A reviewer who is leasing holds the batch's row lock; such batches are skipped, not waited for.
+    lock = " FOR UPDATE SKIP LOCKED" if connection.features.has_select_for_update_skip_locked else ""
+    with connection.cursor() as cursor:
+        for table in _REFORM_TABLES:  # one at a time: SQLite drops one table per statement
+            cursor.execute(f"DROP TABLE IF EXISTS {table}")
+        cursor.execute("CREATE TEMP TABLE lq_reform_batch (id bigint PRIMARY KEY)")
+        cursor.execute(
+            f"WITH locked AS (SELECT id FROM {batch} WHERE dataset_id = %(ds)s AND reviews_done = 0{lock}) "
+            "INSERT INTO lq_reform_batch SELECT id FROM locked",
+            params,
+        )
+        # Checked after the locks are held: no lease or vote can reach these batches until we commit.
+        cursor.execute(
+            f"""
+            DELETE FROM lq_reform_batch
+            WHERE EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = lq_reform_batch.id
+                            AND (l.submitted_at IS NOT NULL OR l.expires_at > %(now)s))
+               OR EXISTS (SELECT 1 FROM {prediction} p JOIN {vote} v ON v.prediction_id = p.id
+                          WHERE p.batch_id = lq_reform_batch.id)
+            """,
+            params,
+        )
+        cursor.execute(
+            f"""
+            CREATE TEMP TABLE lq_reform_item AS
+            SELECT p.id, p.label,
+                   (row_number() OVER (PARTITION BY p.label ORDER BY {_SHUFFLE}, p.id) - 1) / %(size)s AS k
+            FROM {prediction} p
+            WHERE p.dataset_id = %(ds)s
+              AND (p.batch_id IS NULL OR p.batch_id IN (SELECT id FROM lq_reform_batch))
+              AND NOT EXISTS (SELECT 1 FROM {vote} v WHERE v.prediction_id = p.id)
+            """,
+            params,
+        )
+        cursor.execute(
+            f"CREATE TEMP TABLE lq_reform_map AS SELECT label, k, {new_id} AS batch_id "
+            "FROM (SELECT DISTINCT label, k FROM lq_reform_item) g"
+        )
+        cursor.execute(
+            f"INSERT INTO {batch} (id, dataset_id, label, reviews_done, priority, created_at) "
+            "SELECT batch_id, %(ds)s, label, 0, 0, %(now)s FROM lq_reform_map ORDER BY batch_id",
+            params,
+        )
+        formed = cursor.rowcount
+        cursor.execute(
+            f"""
+            UPDATE {prediction} SET batch_id = x.batch_id
+            FROM (SELECT i.id, m.batch_id
+                  FROM lq_reform_item i JOIN lq_reform_map m ON m.label = i.label AND m.k = i.k) x
+            WHERE {prediction}.id = x.id
+            """
+        )
+        regrouped = cursor.rowcount
+        # Only expired, never-submitted leases are left on these batches; they go with them.
+        cursor.execute(f"DELETE FROM {lease} WHERE batch_id IN (SELECT id FROM lq_reform_batch)")
+        cursor.execute(f"DELETE FROM {batch} WHERE id IN (SELECT id FROM lq_reform_batch)")
+        dissolved = cursor.rowcount
+        for table in _REFORM_TABLES:  # dropped here: inside a caller's transaction they would outlive this call
+            cursor.execute(f"DROP TABLE {table}")
+    return ReformSummary(regrouped=regrouped, dissolved=dissolved, formed=formed)
 
 
 PLACEHOLDER_SVG = (

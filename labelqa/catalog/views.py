@@ -1,56 +1,54 @@
 """Dataset management for admins, and image serving behind the session for everyone with a role."""
 
+from django.conf import settings
 from django.contrib import messages
-from django.db.models import Count, Q
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.cache import cache_control
-from django.views.decorators.http import require_GET
+from django.views.decorators.csrf import csrf_exempt, csrf_protect
+from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.catalog import selectors, services
 from labelqa.catalog.classification import classification_start
 from labelqa.catalog.forms import ClassifyForm, PredictionUploadForm
-from labelqa.catalog.models import ClassificationRun, Dataset, Image
-from labelqa.catalog.rows import RowsRejected
+from labelqa.catalog.imports import import_job_create
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob
+from labelqa.catalog.uploads import SizeLimitedUploadHandler
 from labelqa.permissions import admin_required, image_viewer_required
 
 
+@csrf_exempt  # only until the handler is set: _datasets checks CSRF itself (Django's documented pattern)
 @admin_required
 def datasets(request: HttpRequest) -> HttpResponse:
-    form = PredictionUploadForm(request.POST or None, request.FILES or None)
-    errors: list[str] = []
-    if request.method == "POST" and form.is_valid():
-        data = form.cleaned_data
-        try:
-            summary = services.predictions_import(
-                dataset_name=data["dataset"],
-                stream=data["file"],
-                images_root=data["images_root"] or None,
-                confidence_scale=data["confidence_scale"],
-                min_confidence=data["min_confidence"],
-                batch_size=data["batch_size"],
-                reviews_per_item=data["reviews_per_item"],
-            )
-        except RowsRejected as exc:
-            errors = exc.message().splitlines()
-        except ValueError as exc:
-            errors = [str(exc)]
-        else:
-            messages.success(
-                request, f"Imported {summary.imported} predictions into {summary.dataset} in {summary.batches} batches."
-            )
-            return redirect("catalog:datasets")
-    listing = Dataset.objects.annotate(
-        n_images=Count("predictions", distinct=True),
-        n_batches=Count("batches", distinct=True),
-        n_done=Count("batches", filter=Q(batches__reviews_done__gte=1), distinct=True),
+    """List datasets and take uploads; the upload handler must be set before anything reads the request body."""
+    handler = SizeLimitedUploadHandler(request, settings.LABELQA_MAX_UPLOAD_BYTES)
+    request.upload_handlers = [handler]
+    return _datasets(request, handler)
+
+
+@csrf_protect
+def _datasets(request: HttpRequest, handler: SizeLimitedUploadHandler) -> HttpResponse:
+    # Own ids: the classify form on the same page has a `dataset` field too.
+    form = PredictionUploadForm(
+        request.POST or None, request.FILES or None, upload_too_large=handler.exceeded, auto_id="upload_%s"
     )
+    if request.method == "POST" and form.is_valid():
+        upload = form.cleaned_data["file"]
+        job = import_job_create(
+            dataset_name=form.cleaned_data["dataset"],
+            upload=upload,
+            file_name=upload.name or "upload",
+            options=form.import_options(),
+            uploaded_by=request.user,
+        )
+        return redirect("catalog:import_job", job.pk)
     context = {
         "form": form,
         "classify_form": ClassifyForm(),
-        "datasets": listing,
-        "errors": errors,
+        "datasets": selectors.datasets_overview(),
         "runs": ClassificationRun.objects.select_related("dataset")[:10],
+        "imports": ImportJob.objects.all()[:10],
+        "max_upload": settings.LABELQA_MAX_UPLOAD_BYTES,
     }
     return render(request, "catalog/datasets.html", context)
 
@@ -86,6 +84,32 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
 def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
     found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
     return JsonResponse(selectors.run_progress(found))
+
+
+@admin_required
+def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
+    job = get_object_or_404(ImportJob.objects.select_related("uploaded_by"), pk=job_id)
+    return render(request, "catalog/import_job.html", {"job": job, "progress": selectors.import_progress(job)})
+
+
+@require_GET
+@admin_required
+def import_progress(request: HttpRequest, job_id: int) -> JsonResponse:
+    return JsonResponse(selectors.import_progress(get_object_or_404(ImportJob, pk=job_id)))
+
+
+@admin_required
+@require_POST
+def reform(request: HttpRequest, dataset_id: int) -> HttpResponse:
+    """Regroup a dataset's unreviewed, unleased items into full batches."""
+    dataset = get_object_or_404(Dataset, pk=dataset_id)
+    summary = services.batches_reform(dataset=dataset)
+    messages.success(
+        request,
+        f"{dataset.name}: {summary.regrouped} unreviewed predictions regrouped from {summary.dissolved} batches "
+        f"into {summary.formed}.",
+    )
+    return redirect("catalog:datasets")
 
 
 def _image_response(image_id: int, render) -> HttpResponse:

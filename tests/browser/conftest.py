@@ -8,7 +8,6 @@ import os
 from pathlib import Path
 
 import pytest
-from django.core.files.storage import FileSystemStorage
 from PIL import Image as PILImage
 from PIL import ImageDraw
 
@@ -85,19 +84,6 @@ def nojs_page(browser):
     context, page, _ = _new_page(browser, java_script_enabled=False)
     yield page
     _close(context, page)
-
-
-@pytest.fixture
-def media_root(settings, tmp_path):
-    """Cache thumbnails under the test's tmp dir instead of var/media."""
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": f"{FileSystemStorage.__module__}.{FileSystemStorage.__qualname__}",
-            "OPTIONS": {"location": str(tmp_path / "media")},
-        },
-    }
-    return tmp_path / "media"
 
 
 SHAPES = {"Dog": "ellipse", "Cat": "triangle", "Fox": "rectangle"}

@@ -98,3 +98,35 @@ def test_images_need_a_signed_in_user_with_a_role(s3, pets):
     image = Image.objects.filter(dataset=pets).first()
     response = Client().get(f"/datasets/images/{image.pk}/thumbnail/")
     assert response.status_code == 302 and response["Location"].startswith("/accounts/login/")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint, settings, admin_user, eager_celery):
+    from django.core.files.uploadedfile import SimpleUploadedFile
+
+    from labelqa.catalog.models import ImportJob, Prediction
+
+    s3.create_bucket(Bucket="uploads")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "uploads", "endpoint_url": s3_endpoint, "default_acl": None},
+        },
+    }
+    client = Client()
+    client.login(username=admin_user.username, password=PASSWORD)
+    response = client.post(
+        "/datasets/",
+        {
+            "dataset": "s3upload",
+            "images_root": "s3://photos/set1",
+            "file_format": "auto",
+            "confidence_scale": "auto",
+            "file": SimpleUploadedFile("p.csv", b"images/a.jpg,Dog,90\nimages/b.jpg,Cat,95\n"),
+        },
+    )
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.status == ImportJob.Status.DONE, job.errors
+    assert Prediction.objects.filter(dataset__name="s3upload").count() == 2
+    assert s3.list_objects_v2(Bucket="uploads")["KeyCount"] == 0, "the upload is deleted from S3 once imported"

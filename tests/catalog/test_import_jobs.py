@@ -1,0 +1,171 @@
+"""Uploads on /datasets/ become import jobs: stored, claimed once by a task, imported all or nothing, with progress."""
+
+import io
+
+import pytest
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import connections
+from django.test import Client
+
+from labelqa.catalog import pg_import
+from labelqa.catalog.imports import JOB_LOCK_NAMESPACE, import_job_execute
+from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
+from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Batch
+from tests.conftest import PASSWORD, seed_csv
+
+
+def admin_client(user) -> Client:
+    client = Client()
+    client.login(username=user.username, password=PASSWORD)
+    return client
+
+
+def upload(client, content: bytes, name: str = "p.csv", **fields):
+    data = {"dataset": "uploaded", "file_format": "auto", "confidence_scale": "auto", **fields}
+    data["file"] = SimpleUploadedFile(name, content, content_type="text/csv")
+    return client.post("/datasets/", data)
+
+
+def row_counts() -> dict:
+    return {m.__name__: m.objects.count() for m in (Dataset, Image, Prediction, Batch)}
+
+
+def stored_uploads(media_root) -> list:
+    return sorted(p for p in (media_root / "imports").rglob("*") if p.is_file()) if media_root.exists() else []
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_is_imported_by_the_task_with_its_options(admin_user, tmp_path, media_root, eager_celery):
+    content = seed_csv({"Dog": 30, "Cat": 12}, confidence=lambda label, i: 80 + i % 20)
+    response = upload(
+        admin_client(admin_user), content, images_root=str(tmp_path), min_confidence="85", batch_size="10"
+    )
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and response["Location"] == f"/datasets/imports/{job.pk}/"
+    assert job.status == ImportJob.Status.DONE and job.uploaded_by == admin_user
+    kept = [i for i in range(30) if 80 + i % 20 >= 85], [i for i in range(12) if 80 + i % 20 >= 85]
+    assert job.rows_validated == job.rows_total == 42
+    assert job.rows_imported == Prediction.objects.count() == len(kept[0]) + len(kept[1])
+    assert job.dataset.name == "uploaded" and job.dataset.batch_size == 10
+    assert job.batches == Batch.objects.count() == 2 + 1  # 20 dogs and 7 cats at 85 % or more, batches of 10
+    assert job.started_at <= job.finished_at and job.errors == []
+    assert stored_uploads(media_root) == [], "the stored upload is deleted once imported"
+
+    page = admin_client(admin_user).get(response["Location"]).content.decode()
+    assert 'id="import-bar"' in page and 'value="100.0"' in page
+    assert f"done: 42 rows validated, {job.rows_imported} imported in 3 batches" in page
+
+
+def stored_job(user, tmp_path, status=ImportJob.Status.QUEUED) -> ImportJob:
+    """A job of five Dog rows as an upload leaves it, minus its task: the test runs the import itself."""
+    content = seed_csv({"Dog": 5})
+    return ImportJob.objects.create(
+        dataset_name="jobs",
+        file_name="p.csv",
+        file_key=default_storage.save("imports/test/upload", ContentFile(content)),
+        file_size=len(content),
+        options={"images_root": str(tmp_path)},
+        uploaded_by=user,
+        status=status,
+    )
+
+
+@pytest.mark.django_db
+def test_a_job_is_claimed_once_so_running_its_task_again_imports_nothing(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path)
+    first = import_job_execute(job.pk)
+    again = import_job_execute(job.pk)
+    assert first.status == again.status == ImportJob.Status.DONE
+    assert Prediction.objects.count() == 5 and again.rows_imported == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_bad_file_fails_its_job_with_the_lines_in_red_and_changes_nothing(admin_user, pets, media_root, eager_celery):
+    before = row_counts()
+    bad = b"a.jpg,<script>x</script>,90\nb.jpg,Cat,abc\n" + b"".join(b"c%d.jpg,Cat,-1\n" % i for i in range(120))
+    response = upload(admin_client(admin_user), bad, dataset="pets")
+    job = ImportJob.objects.get()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors[0] == "line 2: confidence 'abc' is not a number" and len(job.errors) == 100
+    assert job.error_total == 121 and job.rows_imported == 0
+    assert row_counts() == before
+    assert stored_uploads(media_root) == []
+
+    page = admin_client(admin_user).get(response["Location"]).content.decode()
+    assert '<p class="error">Nothing was imported.' in page
+    assert "line 2: confidence &#x27;abc&#x27; is not a number" in page and "… and 21 more" in page
+    assert "<script>x</script>" not in page
+    progress = admin_client(admin_user).get(f"/datasets/imports/{job.pk}/progress.json").json()
+    assert progress["status"] == "failed" and progress["errors_more"] == 21 and len(progress["errors"]) == 100
+
+
+@pytest.mark.django_db
+def test_a_file_over_the_size_limit_is_refused_with_a_clear_message(admin_user, media_root, settings):
+    settings.LABELQA_MAX_UPLOAD_BYTES = 4096
+    response = upload(admin_client(admin_user), seed_csv({"Dog": 400}))
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "The file is larger than the upload limit of 4.0\xa0KB (LABELQA_MAX_UPLOAD_BYTES)" in html
+    assert "This field is required" not in html
+    assert 'value="uploaded"' in html, "the fields before the file are kept"
+    assert ImportJob.objects.count() == 0 and stored_uploads(media_root) == []
+
+
+@pytest.mark.django_db
+def test_a_file_at_the_size_limit_is_accepted(admin_user, media_root, settings, tmp_path):
+    content = seed_csv({"Dog": 40})
+    settings.LABELQA_MAX_UPLOAD_BYTES = len(content)
+    response = upload(admin_client(admin_user), content, images_root=str(tmp_path))
+    job = ImportJob.objects.get()
+    assert response.status_code == 302 and job.file_size == len(content) and job.status == ImportJob.Status.QUEUED
+    assert stored_uploads(media_root) == [media_root / job.file_key], "stored until a worker imports it"
+    assert (media_root / job.file_key).read_bytes() == content
+
+
+@pytest.mark.django_db
+def test_the_importer_reports_progress_per_block_and_per_phase(tmp_path, monkeypatch):
+    monkeypatch.setattr(pg_import, "BLOCK_BYTES", 4096)  # many COPY blocks from a small file
+    calls = []
+    summary = predictions_import(
+        dataset_name="progress",
+        stream=io.BytesIO(seed_csv({"Dog": 3000, "Cat": 1000})),
+        images_root=str(tmp_path),
+        min_confidence=90,
+        progress=lambda validated, imported, total: calls.append((validated, imported, total)),
+    )
+    reading = [c for c in calls if c[2] is None]
+    assert len(reading) >= 20, "rows read are reported once per block"
+    assert [c[0] for c in reading] == sorted(c[0] for c in reading) and reading[-1][0] == 4000
+    assert calls[-2:] == [(4000, 0, 4000), (4000, summary.imported, 4000)]
+    assert len(calls) < 4000 / 50, "never once per row"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_left_running_by_a_killed_worker_is_imported_again(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path, status=ImportJob.Status.RUNNING)  # its lock died with the worker
+    assert import_job_execute(job.pk).status == ImportJob.Status.DONE
+    assert Prediction.objects.count() == 5
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_another_worker_is_importing_is_left_to_it(admin_user, media_root, tmp_path):
+    job = stored_job(admin_user, tmp_path, status=ImportJob.Status.RUNNING)
+    other_worker = connections.create_connection("default")
+    try:
+        with other_worker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_NAMESPACE, job.pk])
+        assert import_job_execute(job.pk).status == ImportJob.Status.RUNNING
+        assert Prediction.objects.count() == 0
+    finally:
+        other_worker.close()
+
+
+@pytest.mark.django_db
+def test_an_upload_without_the_csrf_token_is_refused(admin_user, media_root):
+    client = Client(enforce_csrf_checks=True)  # the view sets its upload handler first, then checks CSRF itself
+    client.login(username=admin_user.username, password=PASSWORD)
+    assert upload(client, seed_csv({"Dog": 3})).status_code == 403
+    assert ImportJob.objects.count() == 0 and stored_uploads(media_root) == []

@@ -1,0 +1,41 @@
+"""A real `celery worker` process takes an import job from Redis, imports it once, and records the outcome."""
+
+import time
+
+import pytest
+from django.core.files.base import ContentFile
+
+from labelqa.catalog.imports import import_job_create
+from labelqa.catalog.models import ImportJob, Prediction
+from tests.conftest import seed_csv
+from worker.tasks import import_job_run
+
+
+def wait_for_end(job_id: int, worker, timeout: float = 60) -> ImportJob:
+    deadline = time.monotonic() + timeout
+    while (job := ImportJob.objects.get(pk=job_id)).status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
+        assert worker.poll() is None, worker.stdout.read().decode()
+        assert time.monotonic() < deadline, f"the job is still {job.status} after {timeout} s"
+        time.sleep(0.2)
+    return job
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_imports_a_job_once_even_when_its_task_comes_twice(admin_user, tmp_path, live_worker):
+    job = import_job_create(
+        dataset_name="queued",
+        upload=ContentFile(seed_csv({"Dog": 3000, "Cat": 1000}), name="p.csv"),
+        file_name="p.csv",
+        options={"images_root": str(tmp_path), "batch_size": 20},
+        uploaded_by=admin_user,
+    )
+    import_job_run.delay(job.pk)  # a duplicate delivery: the claim lets only one of them import
+
+    job = wait_for_end(job.pk, live_worker)
+    assert job.status == ImportJob.Status.DONE, job.errors
+    assert (job.rows_validated, job.rows_imported, job.batches) == (4000, 4000, 150 + 50)
+    assert job.started_at and job.finished_at and not job.file_key
+    time.sleep(1)  # let the duplicate run, if it were going to import anything
+    assert Prediction.objects.filter(dataset__name="queued").count() == 4000
+    assert ImportJob.objects.get(pk=job.pk).status == ImportJob.Status.DONE
