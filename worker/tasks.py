@@ -44,23 +44,32 @@ def rerank_batches(dataset_id: int) -> int:
     return batch_priorities_refresh(dataset_id=dataset_id)
 
 
+def enqueue(task, *args, consequence: str) -> bool:
+    """Send `task(*args)`; when the broker cannot be reached, log it with its `consequence` and return False.
+
+    Web requests call this after their own writes have committed, so a dead broker never loses those writes
+    and never turns a saved vote or upload into a 500.
+    """
+    try:
+        task.delay(*args)
+    except BrokerUnreachable as exc:
+        logger.warning("Could not queue %s%r (broker unreachable: %s); %s", task.name, args, exc, consequence)
+        return False
+    return True
+
+
 def refresh_tallies_enqueue(dataset_id: int) -> bool:
-    """Queue a tally refresh for the dataset; when the broker cannot be reached, log it and return False.
+    """Queue a tally refresh for the dataset; False when the broker is unreachable.
 
     The caller's votes are already committed and their images stay marked stale, so nothing is lost:
     the next enqueue for the dataset, `sweep_stale_tallies` or `recompute_aggregates` counts them.
     """
-    try:
-        refresh_tallies.delay(dataset_id)
-    except BrokerUnreachable as exc:
-        logger.warning(
-            "Could not queue the tally refresh of dataset %s (broker unreachable: %s); its votes are saved and "
-            "its tallies stay marked stale until the broker is back and a sweep or the next vote recounts them.",
-            dataset_id,
-            exc,
-        )
-        return False
-    return True
+    return enqueue(
+        refresh_tallies,
+        dataset_id,
+        consequence="the votes are saved and their tallies stay marked stale until a sweep or the next vote "
+        "recounts them.",
+    )
 
 
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True)

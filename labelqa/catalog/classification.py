@@ -10,7 +10,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
-from labelqa.catalog.services import chunks, create_batches_for_unbatched, dataset_get_or_create
+from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from worker.sources import full_key, list_images, read_image_bytes
 
 log = logging.getLogger("labelqa")
@@ -21,8 +21,6 @@ def classification_start(
     *, dataset_name: str, source: str, model: str | None = None, batch_size: int | None = None
 ) -> ClassificationRun:
     """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit."""
-    from worker.tasks import classify_run
-
     if not source.startswith("s3://") and not Path(source).is_dir():
         raise ValueError(f"{source} is not a directory on the server; give a folder or s3://bucket/prefix")
     with transaction.atomic():
@@ -30,8 +28,16 @@ def classification_start(
         run = ClassificationRun.objects.create(
             dataset=dataset, source=source, model=model or settings.LABELQA_MODEL, batch_size=batch_size
         )
-        transaction.on_commit(lambda: classify_run.delay(run.pk))
+        transaction.on_commit(lambda: _enqueue_or_fail(run))
     return run
+
+
+def _enqueue_or_fail(run: ClassificationRun) -> None:
+    from worker.tasks import classify_run, enqueue
+
+    if not enqueue(classify_run, run.pk, consequence="the run is marked failed."):
+        run.status, run.error, run.finished_at = ClassificationRun.Status.FAILED, QUEUE_DOWN, timezone.now()
+        run.save(update_fields=["status", "error", "finished_at"])
 
 
 def classification_execute(run_id: int) -> ClassificationRun:

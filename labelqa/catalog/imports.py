@@ -14,7 +14,7 @@ from django.utils import timezone
 
 from labelqa.catalog.models import Dataset, ImportJob
 from labelqa.catalog.rows import RowsRejected
-from labelqa.catalog.services import predictions_import
+from labelqa.catalog.services import QUEUE_DOWN, predictions_import
 
 log = logging.getLogger("labelqa")
 UPLOAD_PREFIX = "imports"
@@ -36,8 +36,6 @@ IMPORT_OPTIONS = (
 
 def import_job_create(*, dataset_name: str, upload: File, file_name: str, options: dict, uploaded_by) -> ImportJob:
     """Copy the upload into storage, record a queued job, and enqueue its import after commit."""
-    from worker.tasks import import_job_run
-
     unknown = set(options) - set(IMPORT_OPTIONS)
     if unknown:
         raise ValueError(f"unknown import options: {', '.join(sorted(unknown))}")
@@ -52,8 +50,15 @@ def import_job_create(*, dataset_name: str, upload: File, file_name: str, option
             options=options,
             uploaded_by=uploaded_by,
         )
-        transaction.on_commit(lambda: import_job_run.delay(job.pk))
+        transaction.on_commit(lambda: _enqueue_or_fail(job))
     return job
+
+
+def _enqueue_or_fail(job: ImportJob) -> None:
+    from worker.tasks import enqueue, import_job_run
+
+    if not enqueue(import_job_run, job.pk, consequence="the import job is marked failed."):
+        _finish(job, ImportJob.Status.FAILED, errors=[QUEUE_DOWN], error_total=1)
 
 
 def import_job_execute(job_id: int) -> ImportJob:

@@ -33,6 +33,12 @@ from labelqa.review.models import Batch, Lease, Vote
 
 CHUNK = 5000
 
+# A run or upload whose task could not be queued fails with this, rather than waiting for a message never sent.
+QUEUE_DOWN = (
+    "The task queue (Redis, CELERY_BROKER_URL) could not be reached, so nothing was started and nothing was "
+    "imported. Try again once it is back."
+)
+
 
 @dataclass(frozen=True)
 class ImportSummary:

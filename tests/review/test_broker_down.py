@@ -7,7 +7,8 @@ import time
 
 import pytest
 
-from labelqa.catalog.models import Prediction
+from labelqa.catalog.models import ClassificationRun, ImportJob, Prediction
+from labelqa.catalog.services import QUEUE_DOWN
 from labelqa.review.models import Vote
 from tests.live import (
     free_port,
@@ -83,3 +84,38 @@ def test_votes_are_saved_while_redis_is_down_and_tallies_catch_up_when_it_return
         stop(worker)
         stop(server)
         stop(redis)
+
+
+@pytest.mark.live
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_and_a_classifier_run_fail_clearly_while_redis_is_down(admin_user, tmp_path):
+    media = tmp_path / "media"
+    env = live_env(f"redis://127.0.0.1:{free_port()}/0", LABELQA_STORAGE="local", LABELQA_MEDIA_ROOT=str(media))
+    server, base = start_gunicorn(env, tmp_path / "gunicorn.log")  # no Redis at all
+    try:
+        session = http_login(base, admin_user.username)
+        session.get(f"{base}/datasets/")
+        form = {"csrfmiddlewaretoken": session.cookies["csrftoken"], "dataset": "down"}
+        started = time.monotonic()
+        page = session.post(
+            f"{base}/datasets/",
+            data={**form, "file_format": "auto", "confidence_scale": "auto"},
+            files={"file": ("p.csv", b"cat-1.jpg,Cat,91\ncat-2.jpg,Cat,97\n", "text/csv")},
+            timeout=30,
+        )
+        assert time.monotonic() - started < SUBMIT_BUDGET_S * 2
+        assert page.status_code == 200 and "/datasets/imports/" in page.url
+        job = ImportJob.objects.get()
+        assert (job.status, job.errors) == (ImportJob.Status.FAILED, [QUEUE_DOWN])
+        assert "could not be reached" in page.text
+        assert not Prediction.objects.exists()
+        assert not [p for p in media.rglob("*") if p.is_file()], "the stored upload is not left behind"
+
+        page = session.post(f"{base}/datasets/classify/", data={**form, "source": str(tmp_path)}, timeout=30)
+        assert page.status_code == 200 and "/datasets/runs/" in page.url
+        run = ClassificationRun.objects.get()
+        assert (run.status, run.error) == (ClassificationRun.Status.FAILED, QUEUE_DOWN)
+        assert "could not be reached" in page.text
+        assert output_of(server).count("broker unreachable") == 2
+    finally:
+        stop(server)
