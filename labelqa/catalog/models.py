@@ -51,7 +51,8 @@ class Dataset(models.Model):
 
 
 class Image(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images")
+    # No index of its own: the unique (dataset, path) constraint leads with it, and every index costs the bulk import.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images", db_index=False)
     path = models.CharField(max_length=1000, help_text="Path relative to the dataset's images root.")
     problem = models.CharField(max_length=500, blank=True, help_text="Why the image cannot be shown, if it cannot.")
     thumbnail = models.CharField(max_length=500, blank=True, help_text="Storage key of the cached thumbnail.")
@@ -67,7 +68,8 @@ class Image(models.Model):
 class Prediction(models.Model):
     """The model's label for one image, with the reviewers' tally kept up to date by the aggregation task."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="predictions")
+    # No index of its own: prediction_label_conf leads with it, and every index costs the bulk import.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="predictions", db_index=False)
     image = models.OneToOneField(Image, on_delete=models.CASCADE, related_name="prediction")
     label = models.CharField(max_length=200)
     confidence = models.FloatField(

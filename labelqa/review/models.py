@@ -10,7 +10,8 @@ from django.db import models
 class Batch(models.Model):
     """Up to `dataset.batch_size` predictions that share one model-assigned label, reviewed on one screen."""
 
-    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="batches")
+    # No index of its own: batch_next leads with it, and every index costs the bulk import.
+    dataset = models.ForeignKey("catalog.Dataset", on_delete=models.CASCADE, related_name="batches", db_index=False)
     label = models.CharField(max_length=200)
     # Submitted leases; only ever changed under this row's lock, so it is exact.
     reviews_done = models.PositiveSmallIntegerField(default=0)
