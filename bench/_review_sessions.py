@@ -6,6 +6,7 @@ checking that nothing is lost). Nothing here asserts a time.
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 import shutil
@@ -158,6 +159,26 @@ def start_gunicorn(db: ScratchDatabase, workers: int, threads: int) -> tuple[sub
             time.sleep(0.2)
     process.kill()
     raise SystemExit("gunicorn did not start")
+
+
+def serve_review_dataset(
+    db: ScratchDatabase, *, predictions: int, reviewers: int, workers: int, threads: int
+) -> tuple[subprocess.Popen, str]:
+    """Recreate the scratch database with the review dataset and reviewer accounts, and serve it with gunicorn."""
+    db.recreate()
+    fill_review_dataset(db, predictions)
+    create_reviewers(db, reviewers)
+    return start_gunicorn(db, workers, threads)
+
+
+def add_load_arguments(parser: argparse.ArgumentParser, *, seconds: float, think: float) -> None:
+    """Add the options every review load script takes: how long, how many sessions, server size, think time."""
+    parser.add_argument("--seconds", type=float, default=seconds)
+    parser.add_argument("--sessions", type=int, default=20)
+    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    parser.add_argument("--think", type=float, default=think, help="Seconds each reviewer looks at a grid.")
+    parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
 
 
 def login(base: str, username: str) -> requests.Session:

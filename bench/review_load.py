@@ -23,13 +23,12 @@ from _review_sessions import (
     BATCH_SIZE,
     ReviewError,
     ScratchDatabase,
-    create_reviewers,
-    fill_review_dataset,
+    add_load_arguments,
     login,
     percentiles,
     review_one_batch,
     run_threads,
-    start_gunicorn,
+    serve_review_dataset,
 )
 
 BENCH_DB = ScratchDatabase("labelqa_bench_review")
@@ -60,18 +59,12 @@ def baseline_loop(base, deadline, latencies, errors) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=30)
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=3)
-    parser.add_argument("--threads", type=int, default=4)
-    parser.add_argument("--think", type=float, default=0.0, help="Seconds each reviewer looks at a grid.")
-    parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
+    add_load_arguments(parser, seconds=30, think=0.0)
     args = parser.parse_args()
 
-    BENCH_DB.recreate()
-    fill_review_dataset(BENCH_DB, PREDICTIONS)
-    create_reviewers(BENCH_DB, args.sessions)
-    server, base = start_gunicorn(BENCH_DB, args.workers, args.threads)
+    server, base = serve_review_dataset(
+        BENCH_DB, predictions=PREDICTIONS, reviewers=args.sessions, workers=args.workers, threads=args.threads
+    )
     try:
         grid_ms: list[float] = []
         submit_ms: list[float] = []

@@ -33,13 +33,12 @@ from _review_sessions import (
     ROOT,
     ReviewError,
     ScratchDatabase,
-    create_reviewers,
-    fill_review_dataset,
+    add_load_arguments,
     login,
     percentiles,
     review_one_batch,
     run_threads,
-    start_gunicorn,
+    serve_review_dataset,
 )
 
 SOAK_DB = ScratchDatabase("labelqa_bench_soak")
@@ -160,7 +159,10 @@ def report(args, tally: SoakTally, elapsed: float, memory, votes_in_db: int, tal
         f"celery prefork x {args.worker_concurrency}; {args.sessions} sessions for {elapsed:.0f} s, "
         f"think time {args.think} s"
     )
-    print(f"requests:     {requests_made} ({requests_made / elapsed:.1f}/s), {len(tally.votes_submitted)} batches")
+    print(
+        f"requests:     {requests_made} ({requests_made / elapsed:.1f}/s; next+grid and submits, logins not counted), "
+        f"{len(tally.votes_submitted)} batches"
+    )
     print(f"errors:       {len(tally.errors)} {tally.errors[:5]}")
     print(f"all requests: {percentiles(tally.grid_ms + tally.submit_ms)}")
     print(f"next + grid:  {percentiles(tally.grid_ms)}")
@@ -185,22 +187,15 @@ def report(args, tally: SoakTally, elapsed: float, memory, votes_in_db: int, tal
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--seconds", type=float, default=300)
-    parser.add_argument("--sessions", type=int, default=20)
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=4, help="threads per gunicorn worker")
+    # A person takes several seconds per grid; 1 s keeps the load well above what 20 people make.
+    add_load_arguments(parser, seconds=300, think=1.0)
     parser.add_argument("--worker-concurrency", type=int, default=2, help="celery prefork processes")
-    parser.add_argument(
-        "--think", type=float, default=1.0, help="Seconds each reviewer looks at a grid (a person takes several)."
-    )
     parser.add_argument("--predictions", type=int, default=1_000_000)
-    parser.add_argument("--keep", action="store_true", help="Keep the scratch database afterwards.")
     args = parser.parse_args()
 
-    SOAK_DB.recreate()
-    fill_review_dataset(SOAK_DB, args.predictions)
-    create_reviewers(SOAK_DB, args.sessions)
-    server, base = start_gunicorn(SOAK_DB, args.workers, args.threads)
+    server, base = serve_review_dataset(
+        SOAK_DB, predictions=args.predictions, reviewers=args.sessions, workers=args.workers, threads=args.threads
+    )
     worker = None
     try:
         worker = start_celery_worker(SOAK_DB, args.worker_concurrency)
