@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import random
 import time
 
 import requests
@@ -36,15 +37,22 @@ PREDICTIONS = 1_000_000
 
 
 def review_loop(base, username, deadline, think, grid_ms, submit_ms, errors, batches_done) -> None:
-    """Review batch after batch until the deadline; stop this session at its first error."""
+    """Review batch after batch until the deadline; stop this session at its first error.
+
+    Reviewers do not move in lockstep: each starts at a random moment within one think time and looks at each
+    grid for 0.5-1.5 times the think time. Each session's first batch opens its connection and is not timed.
+    """
+    rng = random.Random(username)
     session = login(base, username)
-    while time.perf_counter() < deadline:
-        try:
-            review_one_batch(session, base, think, grid_ms, submit_ms)
-        except ReviewError as exc:
-            errors.append(str(exc))
-            return
+    time.sleep(rng.uniform(0, think))
+    try:
+        review_one_batch(session, base, 0, [], [])
         batches_done.append(1)
+        while time.perf_counter() < deadline:
+            review_one_batch(session, base, think * rng.uniform(0.5, 1.5), grid_ms, submit_ms)
+            batches_done.append(1)
+    except ReviewError as exc:
+        errors.append(str(exc))
 
 
 def baseline_loop(base, deadline, latencies, errors) -> None:
