@@ -133,7 +133,8 @@ def login(page, live_server, username: str, password: str = PASSWORD) -> None:
 def login_with_keyboard(page, live_server, username: str, password: str = PASSWORD) -> None:
     """Sign in without the mouse: the user name field has autofocus; type, Tab, type, Enter."""
     page.goto(f"{live_server.url}/accounts/login/")
-    assert page.evaluate("document.activeElement.id") == "id_username"
+    # Autofocus may land just after the load event: wait for it (a page without it times out here).
+    page.wait_for_function("() => document.activeElement && document.activeElement.id === 'id_username'", timeout=5000)
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)

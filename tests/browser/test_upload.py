@@ -33,8 +33,10 @@ def watch_bar(page, timeout: float = 60) -> list[float]:
     seen = []
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
+        ended = page.get_attribute("#import", "data-status") in ("done", "failed")
+        # Read after the status: one poll sets both, so a value read first may predate the final one.
         seen.append(float(page.get_attribute("#import-bar", "value")))
-        if page.get_attribute("#import", "data-status") in ("done", "failed"):
+        if ended:
             return seen
         page.wait_for_timeout(50)
     raise AssertionError(f"the job did not end within {timeout} s; bar values seen: {sorted(set(seen))}")
