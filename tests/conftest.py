@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import FileSystemStorage
+from PIL import Image as PILImage
 
 from labelqa import roles
 from labelqa.catalog.services import predictions_import
@@ -50,14 +51,21 @@ def seed_csv(counts: dict[str, int], confidence=lambda label, i: 80 + (i * 7) % 
     return ("\n".join(lines) + "\n").encode()
 
 
+def tiny_jpeg() -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (16, 12), "gray").save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def pets(db, tmp_path):
-    """A dataset of 30 Dog, 10 Cat and 26 Fox predictions (2, 1 and 2 batches of 25)."""
-    predictions_import(
-        dataset_name="pets",
-        stream=io.BytesIO(seed_csv({"Dog": 30, "Cat": 10, "Fox": 26})),
-        images_root=str(tmp_path),
-    )
+    """A dataset of 30 Dog, 10 Cat and 26 Fox predictions (2, 1 and 2 batches of 25), each a real (tiny) JPEG."""
+    csv = seed_csv({"Dog": 30, "Cat": 10, "Fox": 26})
+    (tmp_path / "images").mkdir(exist_ok=True)
+    picture = tiny_jpeg()
+    for line in csv.decode().splitlines():
+        (tmp_path / line.split(",")[0]).write_bytes(picture)
+    predictions_import(dataset_name="pets", stream=io.BytesIO(csv), images_root=str(tmp_path))
     from labelqa.catalog.models import Dataset
 
     return Dataset.objects.get(name="pets")
@@ -83,9 +91,9 @@ def empty_cache():
     cache.clear()
 
 
-@pytest.fixture
+@pytest.fixture(autouse=True)
 def media_root(settings, tmp_path):
-    """Keep stored files (thumbnails, uploads) under the test's tmp dir instead of var/media."""
+    """Keep stored files (thumbnails, uploads) under each test's tmp dir instead of var/media."""
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {

@@ -11,6 +11,7 @@ from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.models import Dataset
+from labelqa.catalog.services import thumbnails_make
 from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh
 
@@ -87,6 +88,23 @@ def classify_run(run_id: int) -> None:
 
 # Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a
 # redelivered message finds the job claimed and does nothing.
+# A slice per task, so that a million-image import does not hold a worker while uploads and aggregation wait.
+THUMBNAILS_PER_TASK = 2000
+
+
+# Thumbnails are a cache: a killed worker's task is redelivered and skips the images already done.
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True)
+def thumbnails_run(dataset_id: int) -> int:
+    """Make the thumbnails of a slice of a dataset's new images, flag those that cannot be shown, queue the rest.
+
+    Without a broker (tasks run in-process) only the first slice is made here; the grid makes the rest on view.
+    """
+    result = thumbnails_make(dataset_id=dataset_id, limit=THUMBNAILS_PER_TASK)
+    if result.more and not thumbnails_run.app.conf.task_always_eager:
+        enqueue(thumbnails_run, dataset_id, consequence="the rest are made when the grid first shows them.")
+    return result.made + result.flagged
+
+
 @shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 300)
 def import_job_run(job_id: int) -> None:
     """Import the file of an upload job, all or nothing, writing its progress as it goes."""

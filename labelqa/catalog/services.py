@@ -137,6 +137,7 @@ def predictions_import(
     dataset = dataset_get_or_create(
         name=dataset_name, images_root=images_root, batch_size=batch_size, reviews_per_item=reviews_per_item
     )
+    transaction.on_commit(lambda: _thumbnails_enqueue(dataset.pk))
     if connection.vendor == "postgresql":
         # Set-based path: COPY and SQL instead of a Python object per row (see pg_import).
         result = pg_import.predictions_copy(
@@ -394,16 +395,62 @@ def image_thumbnail(image: Image) -> tuple[bytes, str]:
     """Return the image's cached thumbnail, making and caching it first if needed; a placeholder if unusable."""
     if image.thumbnail and (cached := storage.thumbnail_read(image.thumbnail)) is not None:
         return cached, "image/webp"
+    data = _thumbnail_store(image, image.dataset.images_root)
+    image.save(update_fields=["thumbnail", "problem"])
+    return (data, "image/webp") if data is not None else (PLACEHOLDER_SVG, "image/svg+xml")
+
+
+def _thumbnail_store(image: Image, images_root: str) -> bytes | None:
+    """Make and store the image's thumbnail and set `image.thumbnail`, or set `image.problem`; the caller saves."""
     try:
-        data = imaging.make_thumbnail(storage.read_image(image.dataset.images_root, image.path))
+        data = imaging.make_thumbnail(storage.read_image(images_root, image.path))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
-        image_flag(image, str(exc))
-        return PLACEHOLDER_SVG, "image/svg+xml"
-    key = storage.thumbnail_key(image.dataset_id, image.pk)
-    storage.thumbnail_save(key, data)
-    image.thumbnail = key
-    image.save(update_fields=["thumbnail"])
-    return data, "image/webp"
+        image.problem = str(exc)[:500]
+        return None
+    image.thumbnail = storage.thumbnail_key(image.dataset_id, image.pk)
+    storage.thumbnail_save(image.thumbnail, data)
+    return data
+
+
+THUMBNAIL_CHUNK = 200
+
+
+@dataclass(frozen=True)
+class ThumbnailsMade:
+    made: int
+    flagged: int
+    more: bool  # images were left for a later call (`limit` reached)
+
+
+def thumbnails_make(*, dataset_id: int, limit: int | None = None) -> ThumbnailsMade:
+    """Check the dataset's images that have no thumbnail yet (at most `limit`): make and cache each one, or flag it.
+
+    Runs after an import so that the grid never waits for a decode and missing or hostile files show up on the
+    datasets page before a reviewer meets them. Images already done or flagged are skipped, so a rerun (a
+    redelivered task) carries on where the last one stopped.
+    """
+    images_root = Dataset.objects.values_list("images_root", flat=True).get(pk=dataset_id)
+    pending = Image.objects.filter(dataset_id=dataset_id, thumbnail="", problem="").order_by("pk")
+    made = flagged = last = 0
+    while limit is None or made + flagged < limit:
+        size = THUMBNAIL_CHUNK if limit is None else min(THUMBNAIL_CHUNK, limit - made - flagged)
+        chunk = list(pending.filter(pk__gt=last)[:size])
+        if not chunk:
+            return ThumbnailsMade(made, flagged, more=False)
+        for image in chunk:
+            if _thumbnail_store(image, images_root) is None:
+                flagged += 1
+            else:
+                made += 1
+        Image.objects.bulk_update(chunk, ["thumbnail", "problem"])
+        last = chunk[-1].pk
+    return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists())
+
+
+def _thumbnails_enqueue(dataset_id: int) -> None:
+    from worker.tasks import enqueue, thumbnails_run
+
+    enqueue(thumbnails_run, dataset_id, consequence="thumbnails will be made when the grid first shows them.")
 
 
 def image_original(image: Image) -> tuple[bytes, str]:

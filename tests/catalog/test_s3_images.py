@@ -13,7 +13,7 @@ from PIL import Image as PILImage
 
 from labelqa.catalog import storage
 from labelqa.catalog.models import Image
-from labelqa.catalog.services import predictions_import
+from labelqa.catalog.services import predictions_import, thumbnails_make
 from tests.conftest import PASSWORD
 
 
@@ -76,6 +76,9 @@ def test_an_s3_dataset_imports_and_its_images_show_as_thumbnails(s3, reviewer):
         stream=io.BytesIO(b"images/a.jpg,Dog,90\nimages/b.jpg,Dog,95\n"),
         images_root="s3://photos/set1",
     )
+    # The task that runs after an import read both objects over HTTP: one thumbnail cached, one image flagged.
+    result = thumbnails_make(dataset_id=Image.objects.get(path="images/a.jpg").dataset_id)
+    assert (result.made, result.flagged) == (1, 1)
     client = Client()
     client.login(username=reviewer.username, password=PASSWORD)
     good = Image.objects.get(path="images/a.jpg")

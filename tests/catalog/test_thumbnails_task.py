@@ -1,0 +1,87 @@
+"""After an import, a task checks every image: thumbnails made and cached, unusable files flagged, nothing crashes."""
+
+import io
+
+import pytest
+from PIL import Image as PILImage
+
+from labelqa.catalog import storage
+from labelqa.catalog.models import Image
+from labelqa.catalog.services import ThumbnailsMade, predictions_import, thumbnails_make
+from tests.live import wait_until
+
+
+def jpeg(color, size=(640, 480)) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", size, color).save(buffer, "JPEG")
+    return buffer.getvalue()
+
+
+@pytest.fixture
+def folder(tmp_path):
+    (tmp_path / "good.jpg").write_bytes(jpeg("red"))
+    (tmp_path / "also-good.jpg").write_bytes(jpeg("blue", (300, 900)))
+    (tmp_path / "truncated.jpg").write_bytes(jpeg("green")[:300])
+    (tmp_path / "empty.jpg").write_bytes(b"")
+    (tmp_path / "text.jpg").write_bytes(b"just some text, not a picture")
+    return tmp_path
+
+
+ROWS = b"".join(
+    f"{name},Dog,{90 + i}\n".encode()
+    for i, name in enumerate(["good.jpg", "also-good.jpg", "truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg"])
+)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_import_makes_thumbnails_and_flags_unusable_images(folder, media_root, eager_celery):
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+
+    images = {i.path: i for i in Image.objects.all()}
+    for name in ("good.jpg", "also-good.jpg"):
+        image = images[name]
+        assert image.problem == "" and image.thumbnail == storage.thumbnail_key(image.dataset_id, image.pk)
+        thumb = PILImage.open(io.BytesIO(storage.thumbnail_read(image.thumbnail)))
+        assert thumb.format == "WEBP" and max(thumb.size) == 256
+    for name in ("truncated.jpg", "empty.jpg", "text.jpg", "missing.jpg"):
+        assert images[name].problem and not images[name].thumbnail, name
+    assert images["missing.jpg"].problem == "cannot read missing.jpg: No such file or directory"
+
+
+@pytest.mark.django_db
+def test_a_rerun_skips_what_is_done_and_picks_up_new_images(folder, media_root):
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+    dataset_id = Image.objects.first().dataset_id
+    assert thumbnails_make(dataset_id=dataset_id) == ThumbnailsMade(2, 4, more=False)
+    assert thumbnails_make(dataset_id=dataset_id) == ThumbnailsMade(0, 0, more=False), "a rerun does nothing twice"
+
+    (folder / "late.jpg").write_bytes(jpeg("white"))
+    predictions_import(dataset_name="photos", stream=io.BytesIO(b"late.jpg,Cat,97\n"))
+    assert thumbnails_make(dataset_id=dataset_id) == ThumbnailsMade(1, 0, more=False)
+
+
+@pytest.mark.django_db
+def test_slices_and_chunks_cover_every_image(folder, media_root, monkeypatch):
+    from labelqa.catalog import services
+
+    monkeypatch.setattr(services, "THUMBNAIL_CHUNK", 2)
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+    dataset_id = Image.objects.first().dataset_id
+    first = thumbnails_make(dataset_id=dataset_id, limit=3)
+    assert (first.made + first.flagged, first.more) == (3, True)
+    rest = thumbnails_make(dataset_id=dataset_id, limit=3)
+    assert (rest.made + rest.flagged, rest.more) == (3, False)
+    assert (first.made + rest.made, first.flagged + rest.flagged) == (2, 4)
+    assert not Image.objects.filter(thumbnail="", problem="").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_process_makes_the_thumbnails_after_an_import(folder, media_root, live_worker):
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+    wait_until(
+        lambda: not Image.objects.filter(thumbnail="", problem="").exists(),
+        timeout=60,
+        what="the worker's thumbnails",
+        process=live_worker,
+    )
+    assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
