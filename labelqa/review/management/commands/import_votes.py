@@ -1,27 +1,10 @@
-from pathlib import Path
-
-from django.core.management.base import BaseCommand, CommandError
-
-from labelqa.catalog.rows import RowsRejected
+from labelqa.review.management.csv_import import CsvImportCommand
 from labelqa.review.services import votes_import
 
 
-class Command(BaseCommand):
+class Command(CsvImportCommand):
     help = "Import votes cast elsewhere from a CSV with header image,reviewer,verdict (confirm|disconfirm)."
+    done = "Imported {count} votes into {dataset!r}"
 
-    def add_arguments(self, parser):
-        parser.add_argument("csv")
-        parser.add_argument("--dataset", required=True)
-
-    def handle(self, *args, **options):
-        path = Path(options["csv"])
-        if not path.is_file():
-            raise CommandError(f"{path}: no such file")
-        try:
-            with path.open("rb") as stream:
-                count = votes_import(dataset_name=options["dataset"], stream=stream)
-        except RowsRejected as exc:
-            raise CommandError(f"{path}: nothing was imported; fix these lines and run again:\n{exc.message()}")
-        except ValueError as exc:
-            raise CommandError(f"{path}: nothing was imported: {exc}")
-        self.stdout.write(f"Imported {count} votes into {options['dataset']!r}")
+    def import_rows(self, *, dataset_name, stream):
+        return votes_import(dataset_name=dataset_name, stream=stream)
