@@ -107,8 +107,8 @@ class Prediction(models.Model):
         return f"{self.label} ({self.confidence:.2f}%)"
 
 
-class ClassificationRun(models.Model):
-    """One run of the classifier over a folder or S3 prefix: a row with a status, claimed by one worker."""
+class BackgroundJob(models.Model):
+    """What classifier runs and import jobs share: a status one worker claims, and when it was queued, began, ended."""
 
     class Status(models.TextChoices):
         QUEUED = "queued"
@@ -116,38 +116,38 @@ class ClassificationRun(models.Model):
         DONE = "done"
         FAILED = "failed"
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="classification_runs")
-    source = models.CharField(max_length=1000, help_text="Directory or s3://bucket/prefix of the images.")
-    model = models.CharField(max_length=1000)
-    batch_size = models.PositiveIntegerField(null=True, blank=True)
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    flagged = models.PositiveIntegerField(default=0, help_text="Images that could not be classified.")
-    error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        abstract = True
         ordering = ["-created_at"]
+
+
+class ClassificationRun(BackgroundJob):
+    """One run of the classifier over a folder or S3 prefix: a row with a status, claimed by one worker."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="classification_runs")
+    source = models.CharField(max_length=1000, help_text="Directory or s3://bucket/prefix of the images.")
+    model = models.CharField(max_length=1000)
+    batch_size = models.PositiveIntegerField(null=True, blank=True)
+    total = models.PositiveIntegerField(default=0)
+    done = models.PositiveIntegerField(default=0)
+    flagged = models.PositiveIntegerField(default=0, help_text="Images that could not be classified.")
+    error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.dataset} · {self.source} ({self.status})"
 
 
-class ImportJob(models.Model):
+class ImportJob(BackgroundJob):
     """One uploaded prediction file waiting for, or going through, the importer: a row with a status and progress.
 
     The file sits in Django storage under `file_key` until the job ends. Progress counters are written by the worker
     outside the import's transaction, so the job page sees them while the import itself is still uncommitted.
     """
-
-    class Status(models.TextChoices):
-        QUEUED = "queued"
-        RUNNING = "running"
-        DONE = "done"
-        FAILED = "failed"
 
     dataset_name = models.CharField(max_length=100)
     dataset = models.ForeignKey(
@@ -160,7 +160,6 @@ class ImportJob(models.Model):
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="import_jobs"
     )
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
     bytes_read = models.PositiveBigIntegerField(default=0)
     rows_total = models.PositiveBigIntegerField(null=True, blank=True, help_text="Known once the file is read.")
     rows_validated = models.PositiveBigIntegerField(default=0)
@@ -168,12 +167,6 @@ class ImportJob(models.Model):
     batches = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first bad lines, as `line N: problem`.")
     error_total = models.PositiveIntegerField(default=0, help_text="How many problems there were in all.")
-    created_at = models.DateTimeField(auto_now_add=True)
-    started_at = models.DateTimeField(null=True, blank=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"{self.dataset_name} · {self.file_name} ({self.status})"
