@@ -15,12 +15,7 @@ class DatasetAdmin(admin.ModelAdmin):
     def reform_batches(self, request, queryset):
         for dataset in queryset:
             summary = batches_reform(dataset=dataset)
-            self.message_user(
-                request,
-                f"{dataset.name}: {summary.regrouped} unreviewed predictions regrouped from {summary.dissolved} "
-                f"batches into {summary.formed}.",
-                messages.SUCCESS,
-            )
+            self.message_user(request, summary.describe(dataset.name), messages.SUCCESS)
 
 
 @admin.register(ImportJob)

@@ -36,8 +36,12 @@ def _enqueue_or_fail(run: ClassificationRun) -> None:
     from worker.tasks import classify_run, enqueue
 
     if not enqueue(classify_run, run.pk, consequence="the run is marked failed."):
-        run.status, run.error, run.finished_at = ClassificationRun.Status.FAILED, QUEUE_DOWN, timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        _fail(run, QUEUE_DOWN)
+
+
+def _fail(run: ClassificationRun, error: str) -> None:
+    run.status, run.error, run.finished_at = ClassificationRun.Status.FAILED, error[:2000], timezone.now()
+    run.save(update_fields=["status", "error", "finished_at"])
 
 
 def classification_execute(run_id: int) -> ClassificationRun:
@@ -55,8 +59,7 @@ def classification_execute(run_id: int) -> ClassificationRun:
     try:
         _classify(run)
     except Exception as exc:
-        run.status, run.error, run.finished_at = ClassificationRun.Status.FAILED, str(exc)[:2000], timezone.now()
-        run.save(update_fields=["status", "error", "finished_at"])
+        _fail(run, str(exc))
         raise
     return run
 

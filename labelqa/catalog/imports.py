@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from labelqa.catalog.models import Dataset, ImportJob
+from labelqa.catalog.models import ImportJob
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import QUEUE_DOWN, predictions_import
 
@@ -126,15 +126,11 @@ def _import(job: ImportJob) -> None:
         _finish(job, ImportJob.Status.FAILED, errors=[f"the import stopped: {exc}"[:2000]], error_total=1)
         raise
     else:
-        job.dataset_id = _dataset_id(summary.dataset)
+        job.dataset_id = summary.dataset_id
         job.rows_imported, job.batches = summary.imported, summary.batches
         job.rows_validated = job.rows_total = summary.imported + summary.skipped_below_min
         job.bytes_read = job.file_size
         _finish(job, ImportJob.Status.DONE, counted=True)
-
-
-def _dataset_id(name: str) -> int | None:
-    return Dataset.objects.filter(name=name).values_list("pk", flat=True).first()
 
 
 def _finish(

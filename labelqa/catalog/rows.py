@@ -60,12 +60,6 @@ class ErrorList:
         if len(self.errors) < MAX_REPORTED_ERRORS:
             self.errors.append(f"{self.unit} {line}: {problem}" if line is not None else problem)
 
-    def add_counted(self, messages: list[str], total: int) -> None:
-        """Add messages made elsewhere (already `line N: ...`), of which there were `total` in all."""
-        room = MAX_REPORTED_ERRORS - len(self.errors)
-        self.errors.extend(messages[: max(room, 0)])
-        self.total += total
-
     def raise_if_any(self) -> None:
         if self.total:
             raise RowsRejected(self.errors, self.total)
@@ -543,8 +537,8 @@ def headed_records(
                 errors.add(line, f"the first line must be the header {','.join(required)}")
                 return
             continue
-        if len(fields) != len(columns):
-            errors.add(line, f"expected {len(columns)} fields as in the header but found {len(fields)}")
+        if problem := field_count_problem(len(fields), columns):
+            errors.add(line, problem)
             continue
         yield line, {name: fields[columns[name]].strip() for name in required}
 

@@ -46,7 +46,8 @@ class ImportSummary:
     imported: int
     skipped_below_min: int
     batches: int
-    replaced: int = 0
+    replaced: int
+    dataset_id: int
 
 
 def chunks(items: Iterable, size: int = CHUNK):
@@ -150,7 +151,9 @@ def predictions_import(
             replace=replace,
             progress=progress,
         )
-        return ImportSummary(dataset.name, result.imported, result.skipped_below_min, result.batches, result.replaced)
+        return ImportSummary(
+            dataset.name, result.imported, result.skipped_below_min, result.batches, result.replaced, dataset.pk
+        )
 
     errors = ErrorList(unit="item" if file_format == "gt" else "line")
     rows = list(read_prediction_rows(stream, errors, file_format, dataset.images_root))
@@ -172,7 +175,7 @@ def predictions_import(
     if progress:
         progress(len(rows), len(kept), len(rows))
     replaced = sum(1 for r in kept if r.image in existing)
-    return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count, replaced)
+    return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count, replaced, dataset.pk)
 
 
 def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool]]:
@@ -283,6 +286,12 @@ class ReformSummary:
     regrouped: int  # predictions put into new batches
     dissolved: int  # batches they came from
     formed: int  # batches made
+
+    def describe(self, dataset_name: str) -> str:
+        return (
+            f"{dataset_name}: {self.regrouped} unreviewed predictions regrouped from {self.dissolved} batches "
+            f"into {self.formed}."
+        )
 
 
 # Knuth's multiplicative hash, in plain integer SQL both PostgreSQL and SQLite run: a seeded, repeatable shuffle.

@@ -104,11 +104,7 @@ def reform(request: HttpRequest, dataset_id: int) -> HttpResponse:
     """Regroup a dataset's unreviewed, unleased items into full batches."""
     dataset = get_object_or_404(Dataset, pk=dataset_id)
     summary = services.batches_reform(dataset=dataset)
-    messages.success(
-        request,
-        f"{dataset.name}: {summary.regrouped} unreviewed predictions regrouped from {summary.dissolved} batches "
-        f"into {summary.formed}.",
-    )
+    messages.success(request, summary.describe(dataset.name))
     return redirect("catalog:datasets")
 
 
