@@ -52,7 +52,7 @@ def sync_role_groups_after_migrate(sender, apps=None, **kwargs) -> None:
     """
     if sender.label not in ADMIN_APPS:
         return
-    if apps is None:
+    if apps is None:  # flush (between transactional tests) sends post_migrate without apps
         from django.apps import apps
     sync_role_groups(apps.get_model("auth", "Group"), apps.get_model("auth", "Permission"), replace=False)
 

@@ -147,16 +147,15 @@ def _spelling_in_use(dataset: Dataset, label: str) -> str:
 
     "cat" typed where the model says "Cat" must count as the same answer.
     """
-    if Prediction.objects.filter(dataset=dataset, label=label).exists():
+    # The model's labels through dataset_labels' index hops: a case-blind filter would scan every prediction.
+    model_labels = dataset_labels(dataset.pk)
+    if label in model_labels:
         return label
-    for known in (
-        Prediction.objects.filter(dataset=dataset, label__iexact=label).values_list("label", flat=True),
-        Correction.objects.filter(prediction__dataset=dataset, label__iexact=label).values_list("label", flat=True),
-    ):
-        spelling = known.order_by("label").first()
-        if spelling is not None:
-            return spelling
-    return label
+    spelling = next((known for known in model_labels if known.casefold() == label.casefold()), None)
+    if spelling is None:
+        answers = Correction.objects.filter(prediction__dataset=dataset, label__iexact=label)
+        spelling = answers.order_by("label").values_list("label", flat=True).first()
+    return spelling or label
 
 
 def _held_lease(reviewer, dataset: Dataset | None, now) -> Correction | None:

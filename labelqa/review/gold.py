@@ -68,9 +68,24 @@ def gold_import(*, dataset_name: str, stream: IO[bytes], by=None) -> int:
         if row.image not in prediction_of:
             errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
     errors.raise_if_any()
-    for row in rows:
-        prediction = prediction_of[row.image]
-        gold_mark(prediction=prediction, expect_confirm=row.truth == prediction.label, truth=row.truth, by=by)
+    last_row_of = {prediction_of[row.image].pk: row for row in rows}  # an image named twice: its last row counts
+    items = [
+        GoldItem(
+            prediction=(prediction := prediction_of[row.image]),
+            truth=row.truth,
+            expect_confirm=row.truth == prediction.label,
+            created_by=by,
+        )
+        for row in last_row_of.values()
+    ]
+    # One upsert: an image that is gold already gets the file's truth and keeps when and by whom it was marked.
+    GoldItem.objects.bulk_create(
+        items,
+        batch_size=5000,
+        update_conflicts=True,
+        unique_fields=["prediction"],
+        update_fields=["truth", "expect_confirm"],
+    )
     return len(rows)
 
 

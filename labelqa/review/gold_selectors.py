@@ -33,13 +33,14 @@ def grid_prediction_ids(lease: Lease) -> list[int]:
     return list(grid_predictions(lease).values_list("id", flat=True))
 
 
-def grid_order(items: list, lease: Lease, *, is_gold) -> list:
-    """Return the batch's items in id order with the lease's gold items at random, per-lease stable positions.
+def grid_order(items: list, lease: Lease) -> list:
+    """Return the grid's predictions (from `grid_predictions`) in id order with the lease's gold items
+    (`mixed_gold`) at random, per-lease stable positions.
 
     Seeding with the lease token keeps the layout (and so each image's key) the same across reloads.
     """
-    own = sorted((i for i in items if not is_gold(i)), key=lambda i: i.pk)
-    gold = sorted((i for i in items if is_gold(i)), key=lambda i: i.pk)
+    own = sorted((i for i in items if not i.mixed_gold), key=lambda i: i.pk)
+    gold = sorted((i for i in items if i.mixed_gold), key=lambda i: i.pk)
     rng = random.Random(lease.token.int)
     positions = set(rng.sample(range(len(items)), len(gold)))
     gold_iter, own_iter = iter(gold), iter(own)

@@ -62,7 +62,7 @@ def batch_items(lease: Lease) -> list[dict]:
             "image": p.image,
             "checked": p.my_votes == 0 or p.my_confirms > 0,
         }
-        for p in grid_order(list(items), lease, is_gold=lambda p: p.mixed_gold)
+        for p in grid_order(list(items), lease)
     ]
 
 

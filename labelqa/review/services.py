@@ -122,46 +122,40 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
         raise LeaseRefused("The form carried no valid lease. Open the next batch to continue.") from None
     with transaction.atomic():
         # Lock the batch before the lease, in the same order as leasing does, so the two never deadlock.
-        batch = Batch.objects.select_for_update().filter(pk=batch_id).first()
-        lease = (
-            Lease.objects.select_for_update()
-            .select_related("batch__dataset")
-            .filter(token=token, reviewer=reviewer, batch_id=batch_id)
-            .first()
-        )
+        batch = Batch.objects.select_for_update(of=("self",)).select_related("dataset").filter(pk=batch_id).first()
+        lease = Lease.objects.select_for_update().filter(token=token, reviewer=reviewer, batch_id=batch_id).first()
         if batch is None or lease is None:
             raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
-        # The grid's images: the batch's own and any gold items mixed into this lease; other ids are ignored.
-        prediction_ids = grid_prediction_ids(lease)
-        if lease.submitted_at is not None:
-            if not revise:
-                return SubmitResult(0, batch.pk)
-            _record(reviewer, lease, batch, prediction_ids, confirmed_ids)
-            return SubmitResult(len(prediction_ids), batch.pk)
+        first = lease.submitted_at is None
+        if not first and not revise:
+            return SubmitResult(0, batch.pk)
         now = timezone.now()
-        if lease.expires_at <= now:
+        if first and lease.expires_at <= now:
             others = _active_leases_of_others(reviewer, now).filter(batch=batch).count()
-            if batch.reviews_done + others >= lease.batch.dataset.reviews_per_item:
+            if batch.reviews_done + others >= batch.dataset.reviews_per_item:
                 raise LeaseRefused(
                     "Your lease on this batch expired and another reviewer has taken it; "
                     "your answers for it were not saved. Open the next batch to continue."
                 )
-        _record(reviewer, lease, batch, prediction_ids, confirmed_ids)
-        lease.submitted_at = now
-        lease.save(update_fields=["submitted_at"])
-        batch.reviews_done = F("reviews_done") + 1
-        batch.save(update_fields=["reviews_done"])
+        # The grid's images: the batch's own and any gold items mixed into this lease; other ids are ignored.
+        prediction_ids = grid_prediction_ids(lease)
+        _record(lease, batch.dataset_id, prediction_ids, confirmed_ids)
+        if first:
+            lease.submitted_at = now
+            lease.save(update_fields=["submitted_at"])
+            batch.reviews_done = F("reviews_done") + 1
+            batch.save(update_fields=["reviews_done"])
     return SubmitResult(len(prediction_ids), batch.pk)
 
 
-def _record(reviewer, lease: Lease, batch: Batch, prediction_ids: list[int], confirmed_ids: set[int]) -> None:
+def _record(lease: Lease, dataset_id: int, prediction_ids: list[int], confirmed_ids: set[int]) -> None:
     _votes_upsert(
         [
-            Vote(prediction_id=pid, reviewer=reviewer, lease=lease, confirm=pid in confirmed_ids)
+            Vote(prediction_id=pid, reviewer_id=lease.reviewer_id, lease=lease, confirm=pid in confirmed_ids)
             for pid in prediction_ids
         ]
     )
-    _tallies_mark_stale(batch.dataset_id, prediction_ids)
+    _tallies_mark_stale(dataset_id, prediction_ids)
 
 
 def _votes_upsert(votes: list[Vote]) -> None:
@@ -225,7 +219,7 @@ def reviewer_exclude(*, dataset: Dataset, reviewer, by) -> ReviewerExclusion:
 
 
 @transaction.atomic
-def reviewer_include(*, dataset: Dataset, reviewer, by) -> bool:
+def reviewer_include(*, dataset: Dataset, reviewer) -> bool:
     """Count the reviewer's votes on the dataset again; return False when they were not excluded."""
     deleted, _ = ReviewerExclusion.objects.filter(dataset=dataset, reviewer=reviewer).delete()
     if deleted:

@@ -50,34 +50,37 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     if lease is None:
         messages.info(request, "That batch is not leased to you; here is your next one.")
         return redirect("review:next")
+    revising = lease.submitted_at is not None
     context = {
         "batch": batch,
         "lease": lease,
-        "revising": lease.submitted_at is not None,
-        "previous_batch_id": selectors.previous_batch_id(request.user, exclude=batch.pk),
+        "revising": revising,
         "prefetch_images": selectors.likely_next_images(batch, request.user),
         "items": selectors.batch_items(lease),
-        "progress": selectors.reviewer_progress(request.user, batch.dataset),
         "queue": _queue_params(request.GET),
     }
+    if not revising:  # the page shows these only on a first look
+        context["previous_batch_id"] = selectors.previous_batch_id(request.user, exclude=batch.pk)
+        context["progress"] = selectors.reviewer_progress(request.user, batch.dataset)
     return render(request, "review/batch.html", context)
 
 
 def _submit(request: HttpRequest, batch) -> HttpResponse:
     # Values that are no id name no prediction of the batch: they count as unchecked.
     confirmed = {pid for pid in map(parse_id, request.POST.getlist("confirm")) if pid is not None}
+    revise = request.POST.get("revise") == "1"
     try:
         result = services.votes_submit(
             reviewer=request.user,
             batch_id=batch.pk,
             token=request.POST.get("lease", ""),
             confirmed_ids=confirmed,
-            revise=request.POST.get("revise") == "1",
+            revise=revise,
         )
     except services.LeaseRefused as exc:
         messages.error(request, str(exc))
     else:
-        if request.POST.get("revise") == "1" and result.recorded:
+        if revise and result.recorded:
             messages.success(request, f"Your answers for that {batch.label} batch were updated.")
     return redirect(_with_queue(reverse("review:next"), request.POST))
 
@@ -117,7 +120,7 @@ def exclusion(request: HttpRequest) -> HttpResponse:
         services.reviewer_exclude(dataset=dataset, reviewer=reviewer, by=request.user)
         messages.success(request, f"{reviewer.username}'s votes on {dataset.name} no longer count; they are kept.")
     elif action == "include":
-        services.reviewer_include(dataset=dataset, reviewer=reviewer, by=request.user)
+        services.reviewer_include(dataset=dataset, reviewer=reviewer)
         messages.success(request, f"{reviewer.username}'s votes on {dataset.name} count again.")
     else:
         messages.error(request, "Choose Exclude or Include for a reviewer.")

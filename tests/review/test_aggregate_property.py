@@ -78,7 +78,7 @@ def apply(op, dataset, users, admin) -> None:
     elif kind == "exclude":
         reviewer_exclude(dataset=dataset, reviewer=who, by=admin)
     else:
-        reviewer_include(dataset=dataset, reviewer=who, by=admin)
+        reviewer_include(dataset=dataset, reviewer=who)
 
 
 def tallies(dataset) -> dict[int, tuple[int, int]]:

@@ -57,7 +57,7 @@ def test_excluding_a_reviewer_drops_their_votes_from_the_report_but_keeps_them(s
 
 def test_including_a_reviewer_again_restores_the_counts(split_cats, reviewer2, admin_user):
     reviewer_exclude(dataset=split_cats, reviewer=reviewer2, by=admin_user)
-    assert reviewer_include(dataset=split_cats, reviewer=reviewer2, by=admin_user) is True
+    assert reviewer_include(dataset=split_cats, reviewer=reviewer2) is True
 
     row = cat_row(split_cats)
     assert (row["reviewed"], row["confirmed"], row["split"]) == (10, 0, 10)
@@ -69,8 +69,8 @@ def test_excluding_twice_or_including_a_reviewer_never_excluded_changes_nothing(
     first = reviewer_exclude(dataset=split_cats, reviewer=reviewer2, by=admin_user)
     assert reviewer_exclude(dataset=split_cats, reviewer=reviewer2, by=admin_user) == first
     assert ReviewerExclusion.objects.count() == 1
-    reviewer_include(dataset=split_cats, reviewer=reviewer2, by=admin_user)
-    assert reviewer_include(dataset=split_cats, reviewer=reviewer2, by=admin_user) is False
+    reviewer_include(dataset=split_cats, reviewer=reviewer2)
+    assert reviewer_include(dataset=split_cats, reviewer=reviewer2) is False
 
 
 def test_excluding_marks_only_the_reviewers_images_stale(split_cats, reviewer2, admin_user):
