@@ -5,12 +5,9 @@ from __future__ import annotations
 from django.db import connection, transaction
 
 from labelqa.analytics.selectors import DEFAULT_EDGES, report_for_dataset
-from labelqa.analytics.stats import reviews_needed_for_margin
+from labelqa.analytics.stats import bucket_reviews_needed
 from labelqa.catalog.models import Dataset
 from labelqa.review.models import Batch
-
-# A cell counts as settled once its accuracy is known to within this many points either way.
-MARGIN = 0.05
 
 
 def batch_priorities_refresh(*, dataset_id: int) -> int:
@@ -30,7 +27,7 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
             c["label"],
             b["low"],
             b["high"],
-            float(reviews_needed_for_margin(b["reviewed"] - b["incorrect"], b["reviewed"], MARGIN)),
+            float(bucket_reviews_needed(b)),
         )
         for c in report["classes"]
         for b in c["buckets"]

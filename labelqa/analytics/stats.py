@@ -216,6 +216,15 @@ def reviews_needed_for_margin(successes: int, n: int, margin: float = 0.05, z: f
     return high - n
 
 
+# "Reviews needed" (class pages, batch priorities) aims at a Wilson interval of +/- 5 points.
+REVIEW_MARGIN = 0.05
+
+
+def bucket_reviews_needed(bucket: dict) -> int:
+    """Return how many more reviews bring a report bucket's accuracy interval to +/- REVIEW_MARGIN."""
+    return reviews_needed_for_margin(bucket["reviewed"] - bucket["incorrect"], bucket["reviewed"], REVIEW_MARGIN)
+
+
 def calibration(confidences: Sequence[float], correct: Sequence[bool], n_bins: int = 10) -> dict:
     """Return a reliability table and the expected calibration error (ECE).
 

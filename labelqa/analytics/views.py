@@ -21,7 +21,7 @@ from labelqa.analytics.selectors import (
     report_for_dataset,
 )
 from labelqa.analytics.services import prioritisation_set
-from labelqa.analytics.stats import reviews_needed_for_margin
+from labelqa.analytics.stats import REVIEW_MARGIN, bucket_reviews_needed
 from labelqa.catalog.models import Consensus, Dataset
 from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
@@ -159,7 +159,6 @@ def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHt
 
 
 DISCONFIRMED_SHOWN = 48
-REVIEW_MARGIN = 0.05  # "reviews needed" aims at a Wilson interval of +/- 5 points
 SORT_KEYS: dict[str, Callable[[dict], object]] = {
     "label": lambda c: c["label"],
     "total": lambda c: c["total"],
@@ -227,10 +226,7 @@ def _params_query(request: HttpRequest) -> str:
 
 def _with_review_needs(entry: dict) -> dict:
     """Return a copy of a class entry whose buckets also say how many more reviews reach +/- 5 points."""
-    buckets = [
-        {**b, "reviews_needed": reviews_needed_for_margin(b["reviewed"] - b["incorrect"], b["reviewed"], REVIEW_MARGIN)}
-        for b in entry["buckets"]
-    ]
+    buckets = [{**b, "reviews_needed": bucket_reviews_needed(b)} for b in entry["buckets"]]
     return {**entry, "buckets": buckets}
 
 
