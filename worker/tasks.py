@@ -86,8 +86,6 @@ def classify_run(run_id: int) -> None:
     classification_execute(run_id)
 
 
-# Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a
-# redelivered message finds the job claimed and does nothing.
 # A slice per task, so that a million-image import does not hold a worker while uploads and aggregation wait.
 THUMBNAILS_PER_TASK = 2000
 
@@ -105,7 +103,9 @@ def thumbnails_run(dataset_id: int) -> int:
     return result.made + result.flagged
 
 
-@shared_task(acks_late=True, soft_time_limit=3600, time_limit=3600 + 300)
+# Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a
+# redelivered message finds the job claimed and does nothing.
+@shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=3600, time_limit=3600 + 300)
 def import_job_run(job_id: int) -> None:
     """Import the file of an upload job, all or nothing, writing its progress as it goes."""
     import_job_execute(job_id)

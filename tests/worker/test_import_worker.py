@@ -8,16 +8,16 @@ from django.core.files.base import ContentFile
 from labelqa.catalog.imports import import_job_create
 from labelqa.catalog.models import ImportJob, Prediction
 from tests.conftest import seed_csv
+from tests.live import wait_until
 from worker.tasks import import_job_run
 
 
-def wait_for_end(job_id: int, worker, timeout: float = 60) -> ImportJob:
-    deadline = time.monotonic() + timeout
-    while (job := ImportJob.objects.get(pk=job_id)).status in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING):
-        assert worker.poll() is None, worker.stdout.read().decode()
-        assert time.monotonic() < deadline, f"the job is still {job.status} after {timeout} s"
-        time.sleep(0.2)
-    return job
+def wait_for_end(job_id: int, worker) -> ImportJob:
+    def ended():
+        job = ImportJob.objects.get(pk=job_id)
+        return job if job.status not in (ImportJob.Status.QUEUED, ImportJob.Status.RUNNING) else None
+
+    return wait_until(ended, timeout=60, what="the import job", process=worker)
 
 
 @pytest.mark.live
