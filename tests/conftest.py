@@ -51,9 +51,9 @@ def seed_csv(counts: dict[str, int], confidence=lambda label, i: 80 + (i * 7) % 
     return ("\n".join(lines) + "\n").encode()
 
 
-def tiny_jpeg() -> bytes:
+def jpeg(color="gray", size=(640, 480)) -> bytes:
     buffer = io.BytesIO()
-    PILImage.new("RGB", (16, 12), "gray").save(buffer, "JPEG")
+    PILImage.new("RGB", size, color).save(buffer, "JPEG")
     return buffer.getvalue()
 
 
@@ -62,7 +62,7 @@ def pets(db, tmp_path):
     """A dataset of 30 Dog, 10 Cat and 26 Fox predictions (2, 1 and 2 batches of 25), each a real (tiny) JPEG."""
     csv = seed_csv({"Dog": 30, "Cat": 10, "Fox": 26})
     (tmp_path / "images").mkdir(exist_ok=True)
-    picture = tiny_jpeg()
+    picture = jpeg(size=(16, 12))
     for line in csv.decode().splitlines():
         (tmp_path / line.split(",")[0]).write_bytes(picture)
     predictions_import(dataset_name="pets", stream=io.BytesIO(csv), images_root=str(tmp_path))

@@ -105,7 +105,7 @@ def start_celery_worker(env: dict[str, str], log_path: Path, *extra: str) -> sub
 
 
 def start_gunicorn(env: dict[str, str], log_path: Path) -> tuple[subprocess.Popen, str]:
-    """gunicorn with one sync worker, as in production; return it and its base URL once /healthz/ answers."""
+    """gunicorn with one worker, configured by gunicorn.conf.py as in production; return it and its base URL."""
     port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(BIN)) or "gunicorn"
     process = _spawn([gunicorn, "labelqa.wsgi", "-b", f"127.0.0.1:{port}", "--workers", "1"], env, log_path)

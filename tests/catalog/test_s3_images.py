@@ -14,13 +14,8 @@ from PIL import Image as PILImage
 from labelqa.catalog import storage
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import predictions_import, thumbnails_make
-from tests.conftest import PASSWORD
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+from tests.conftest import PASSWORD, jpeg
+from tests.live import free_port
 
 
 @pytest.fixture(scope="module")
@@ -59,12 +54,6 @@ def s3(s3_endpoint, settings, monkeypatch):
     client.create_bucket(Bucket="photos")
     yield client
     storage.s3_client.cache_clear()
-
-
-def jpeg(color) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (640, 480), color).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 @pytest.mark.django_db

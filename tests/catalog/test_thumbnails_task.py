@@ -8,13 +8,8 @@ from PIL import Image as PILImage
 from labelqa.catalog import storage
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import ThumbnailsMade, predictions_import, thumbnails_make
+from tests.conftest import jpeg
 from tests.live import wait_until
-
-
-def jpeg(color, size=(640, 480)) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", size, color).save(buffer, "JPEG")
-    return buffer.getvalue()
 
 
 @pytest.fixture
