@@ -25,6 +25,6 @@ RUN useradd --system --uid 10001 --home-dir /app labelqa \
 USER labelqa
 EXPOSE 8000
 
-# gthread workers: a reviewer's grid waits on PostgreSQL more than on the CPU. Override with GUNICORN_CMD_ARGS.
-CMD ["gunicorn", "labelqa.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", \
-     "--worker-class", "gthread", "--access-logfile", "-"]
+# gunicorn.conf.py (copied with the code) sets gthread workers, 4 threads each, and preloading. Override with
+# GUNICORN_CMD_ARGS.
+CMD ["gunicorn", "labelqa.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--access-logfile", "-"]
