@@ -1,7 +1,7 @@
 """Time the correction pass over 1,000,000 predictions in PostgreSQL: leasing, answering, the page, the home count.
 
 Loads the same scratch dataset as `bench/report_1m.py` (its loader, reused: 1M predictions, 1M votes, so about a
-sixth of the images end up disconfirmed), opens the dataset's correction pass with two answers per image, and
+fifth of the images, 205k, end up disconfirmed), opens the dataset's correction pass with two answers per image, and
 times `correction_lease` + `correction_submit` as three reviewers take turns, then the correction page's choices,
 the home page's work count and the export's agreed corrections. Prints figures only; asserts nothing about time.
 

@@ -17,11 +17,14 @@ from __future__ import annotations
 import argparse
 import os
 import random
+import statistics
 import time
 
 import requests
 from _review_sessions import (
     BATCH_SIZE,
+    CHECKBOX,
+    LEASE,
     ReviewError,
     ScratchDatabase,
     add_load_arguments,
@@ -65,15 +68,44 @@ def baseline_loop(base, deadline, latencies, errors) -> None:
             errors.append(f"healthz: {response.status_code}")
 
 
+ALONE_ROUNDS = 20
+
+
+def one_at_a_time(base: str, username: str, done: list[int]) -> dict[str, float]:
+    """Return the median milliseconds of the lease (302), the grid and the submit with nothing else running."""
+    session = login(base, username)
+    timings: dict[str, list[float]] = {"lease": [], "grid": [], "submit": []}
+
+    def timed(step: str, method: str, url: str, **kwargs):
+        started = time.perf_counter()
+        response = session.request(method, f"{base}{url}", **kwargs)
+        timings[step].append((time.perf_counter() - started) * 1000)
+        return response
+
+    for _ in range(ALONE_ROUNDS + 1):  # the first round opens the connection and is not counted
+        url = timed("lease", "GET", "/review/next/", allow_redirects=False).headers["Location"]
+        grid = timed("grid", "GET", url)
+        data = {
+            "csrfmiddlewaretoken": session.cookies["csrftoken"],
+            "lease": LEASE.search(grid.text).group(1),
+            "confirm": CHECKBOX.findall(grid.text)[1:],
+        }
+        timed("submit", "POST", url, data=data, allow_redirects=False)
+        done.append(1)
+    return {step: statistics.median(values[1:]) for step, values in timings.items()}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     add_load_arguments(parser, seconds=30, think=0.0)
     args = parser.parse_args()
 
     server, base = serve_review_dataset(
-        BENCH_DB, predictions=PREDICTIONS, reviewers=args.sessions, workers=args.workers, threads=args.threads
+        BENCH_DB, predictions=PREDICTIONS, reviewers=args.sessions + 1, workers=args.workers, threads=args.threads
     )
     try:
+        alone_done: list[int] = []
+        alone = one_at_a_time(base, f"bench{args.sessions}", alone_done)
         grid_ms: list[float] = []
         submit_ms: list[float] = []
         errors: list[str] = []
@@ -105,6 +137,7 @@ def main() -> None:
         f"machine: {os.cpu_count()} cores; gunicorn gthread {args.workers} workers x {args.threads} threads; "
         f"{args.sessions} sessions for {args.seconds:.0f} s, think time {args.think} s"
     )
+    print("one request at a time (median): " + ", ".join(f"{step} {ms:.1f} ms" for step, ms in alone.items()))
     print(f"next + grid:  {percentiles(grid_ms)}")
     print(f"submit:       {percentiles(submit_ms)}")
     print(f"baseline:     {percentiles(baseline_ms)}   (GET /healthz/)")
@@ -113,8 +146,9 @@ def main() -> None:
         f"{(len(grid_ms) + len(submit_ms)) / elapsed:.0f} review requests/s; "
         f"baseline {len(baseline_ms) / baseline_elapsed:.0f} requests/s"
     )
+    submitted = len(done) + len(alone_done)
     print(
-        f"votes in database: {votes} (submitted batches x {BATCH_SIZE} = {len(done) * BATCH_SIZE}); "
+        f"votes in database: {votes} (submitted batches x {BATCH_SIZE} = {submitted * BATCH_SIZE}); "
         f"errors: {len(errors)} {errors[:3]}"
     )
 
