@@ -2,6 +2,7 @@ from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
+from labelqa.catalog.imports import IMPORT_OPTIONS
 from labelqa.catalog.rows import CONFIDENCE_SCALES
 
 FORMAT_CHOICES = [
@@ -64,16 +65,8 @@ class PredictionUploadForm(forms.Form):
 
     def import_options(self) -> dict:
         """Return the predictions_import keyword arguments these fields set."""
-        data = self.cleaned_data
-        return {
-            "images_root": data["images_root"] or None,
-            "file_format": data["file_format"],
-            "confidence_scale": data["confidence_scale"],
-            "min_confidence": data["min_confidence"],
-            "batch_size": data["batch_size"],
-            "reviews_per_item": data["reviews_per_item"],
-            "replace": data["replace"],
-        }
+        options = {name: self.cleaned_data[name] for name in IMPORT_OPTIONS}
+        return {**options, "images_root": options["images_root"] or None}
 
 
 class ClassifyForm(forms.Form):
