@@ -6,6 +6,7 @@ from collections import defaultdict
 from statistics import median
 
 from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, When
+from django.utils import timezone
 
 from labelqa.analytics.agreement import fleiss_kappa
 from labelqa.analytics.consensus import dawid_skene
@@ -98,19 +99,26 @@ def previous_batch_id(reviewer, *, exclude: int) -> int | None:
     )
 
 
+def batches_open_to(reviewer, dataset: Dataset, now) -> QuerySet:
+    """Return the dataset's unfinished batches this reviewer may be given, in leasing order.
+
+    Left out: batches they finished or hold right now (another of their tabs may be mid-submit). Leasing adds the
+    count of other reviewers' live leases under a row lock; the prefetch guess takes the first as it is.
+    """
+    mine = Lease.objects.filter(Q(submitted_at__isnull=False) | Q(expires_at__gt=now), reviewer=reviewer)
+    return (
+        Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
+        .exclude(pk__in=mine.values("batch_id"))
+        .order_by("-priority", "reviews_done", "id")
+    )
+
+
 def likely_next_images(batch: Batch, reviewer) -> list[int]:
     """Return image ids of the batch this reviewer will most likely get next, so the page can prefetch them.
 
     A guess without locking (leasing decides), cheap enough to make on every grid.
     """
-    done_by_me = Lease.objects.filter(reviewer=reviewer).values("batch_id")
-    upcoming = (
-        Batch.objects.filter(dataset_id=batch.dataset_id, reviews_done__lt=batch.dataset.reviews_per_item)
-        .exclude(pk=batch.pk)
-        .exclude(pk__in=done_by_me)
-        .order_by("-priority", "reviews_done", "id")
-        .values("id")[:1]
-    )
+    upcoming = batches_open_to(reviewer, batch.dataset, timezone.now()).exclude(pk=batch.pk).values("id")[:1]
     return list(Prediction.objects.filter(batch_id=Subquery(upcoming)).values_list("image_id", flat=True))
 
 

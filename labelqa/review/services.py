@@ -9,7 +9,7 @@ from typing import IO
 from django.contrib.auth import get_user_model
 from django.core.exceptions import ValidationError
 from django.db import transaction
-from django.db.models import Count, F, OuterRef, Q, Subquery, Value
+from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
@@ -21,7 +21,7 @@ from labelqa.review.gold import gold_attach
 from labelqa.review.gold_selectors import grid_prediction_ids
 from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
-from labelqa.review.selectors import excluded_reviewers
+from labelqa.review.selectors import batches_open_to, excluded_reviewers
 
 
 class LeaseRefused(Exception):
@@ -93,17 +93,11 @@ def _next_candidate(reviewer, dataset: Dataset, label, now, skipped) -> Batch | 
         .annotate(n=Count("*"))
         .values("n")
     )
-    # Batches this reviewer finished or holds right now (another of their tabs may be mid-submit).
-    mine = Lease.objects.filter(Q(submitted_at__isnull=False) | Q(expires_at__gt=now), reviewer=reviewer).values(
-        "batch_id"
-    )
     candidates = (
-        Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
-        .exclude(pk__in=mine)
+        batches_open_to(reviewer, dataset, now)
         .exclude(pk__in=skipped)
         .alias(active=Coalesce(Subquery(active), Value(0)))
         .filter(active__lt=dataset.reviews_per_item - F("reviews_done"))
-        .order_by("-priority", "reviews_done", "id")
     )
     if label:
         candidates = candidates.filter(label=label)
