@@ -6,16 +6,15 @@ from collections import defaultdict
 from collections.abc import Sequence
 
 import numpy as np
-from django.core.cache import cache
 from django.db import connections, transaction
-from django.db.models import Avg, Case, Count, F, IntegerField, Max, Q, QuerySet, Value, When
+from django.db.models import Avg, Case, Count, F, IntegerField, Q, QuerySet, Value, When
 from django.db.models.functions import Floor, Least
 
 from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
 from labelqa.analytics.report import build_report
 from labelqa.analytics.stats import bucket_index, calibration, threshold_curve, validate_edges
 from labelqa.catalog.models import Consensus, Dataset, Prediction
-from labelqa.review.selectors import aggregated_votes, excluded_reviewers
+from labelqa.review.selectors import aggregated_votes, computed_from_votes, excluded_reviewers
 from labelqa.review.services import tallies_refresh
 
 DEFAULT_EDGES = (80, 85, 90, 95, 100)
@@ -25,7 +24,6 @@ DEFAULT_CALIBRATION_BINS = 10
 LEVEL_RESOLUTION = 100
 # Enough for the hash of (class, bucket, level) groups of a few hundred classes; more spills to disk, still correct.
 AGGREGATE_WORK_MEM = "64MB"
-DAWID_SKENE_CACHE_SECONDS = 600
 
 
 def _bucket_expression(edges: Sequence[float]) -> Case:
@@ -299,20 +297,11 @@ def _dawid_skene_cells(dataset, in_range, edges):
 def _dawid_skene_statuses(dataset: Dataset) -> dict[int, str]:
     """Return confirmed or disconfirmed per reviewed prediction, from Dawid–Skene over all the dataset's votes.
 
-    EM over a large dataset's votes takes seconds, and the analytics page, its charts and the class pages each
-    need the result: it is kept in the cache under a fingerprint of the votes and exclusions, so any new,
-    changed or excluded vote computes it afresh.
+    The analytics page, its charts and the class pages each need it: computed once per state of the votes.
     """
-    votes = aggregated_votes(dataset)
-    fingerprint = votes.aggregate(n=Count("id"), last_id=Max("id"), last_change=Max("updated_at"))
     excluded = ",".join(map(str, sorted(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))))
-    last_change = fingerprint["last_change"].timestamp() if fingerprint["last_change"] else 0
-    key = f"dawid-skene:{dataset.pk}:{fingerprint['n']}:{fingerprint['last_id']}:{last_change}:{excluded}"
-    statuses = cache.get(key)
-    if statuses is None:
-        result = dawid_skene(
-            list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator(chunk_size=20000))
-        )
-        statuses = {pid: dawid_skene_status(p) for pid, p in result.item_posterior.items()}
-        cache.set(key, statuses, DAWID_SKENE_CACHE_SECONDS)
-    return statuses
+    return computed_from_votes(
+        aggregated_votes(dataset),
+        f"dawid-skene:{dataset.pk}:{excluded}",
+        lambda rows: {pid: dawid_skene_status(p) for pid, p in dawid_skene(rows).item_posterior.items()},
+    )

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable
 from statistics import median
+from typing import TypeVar
 
-from django.db.models import Case, Count, Exists, F, OuterRef, Q, QuerySet, Subquery, When
+from django.core.cache import cache
+from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
 from labelqa.analytics.agreement import fleiss_kappa
@@ -13,6 +16,8 @@ from labelqa.analytics.consensus import dawid_skene
 from labelqa.catalog.models import Consensus, Dataset, Prediction
 from labelqa.review.gold_selectors import grid_order, grid_predictions
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
+
+T = TypeVar("T")
 
 
 def datasets_with_work(reviewer) -> list[dict]:
@@ -122,6 +127,26 @@ def likely_next_images(batch: Batch, reviewer) -> list[int]:
     return list(Prediction.objects.filter(batch_id=Subquery(upcoming)).values_list("image_id", flat=True))
 
 
+# Dawid–Skene over a large dataset's votes takes seconds; pages that need it keep its result this long at most.
+VOTES_CACHE_SECONDS = 600
+
+
+def computed_from_votes(votes: QuerySet, name: str, compute: Callable[[list[tuple]], T]) -> T:
+    """Return `compute` of the (prediction_id, reviewer_id, confirm) rows of `votes`, cached while they are unchanged.
+
+    The key holds a fingerprint of the votes (count, last id, last change), so any new or changed vote computes
+    it afresh; `name` must say what else the result depends on (the dataset, and exclusions where they matter).
+    """
+    fingerprint = votes.aggregate(n=Count("id"), last_id=Max("id"), last_change=Max("updated_at"))
+    last_change = fingerprint["last_change"].timestamp() if fingerprint["last_change"] else 0
+    key = f"{name}:{fingerprint['n']}:{fingerprint['last_id']}:{last_change}"
+    result = cache.get(key)
+    if result is None:
+        result = compute(list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator(chunk_size=20000)))
+        cache.set(key, result, VOTES_CACHE_SECONDS)
+    return result
+
+
 def excluded_reviewers(dataset: Dataset | int) -> QuerySet:
     """Return the ids (as a values queryset) of reviewers whose votes on the dataset are left out of aggregation."""
     dataset_id = dataset if isinstance(dataset, int) else dataset.pk
@@ -174,9 +199,9 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
     leases = Lease.objects.filter(batch__dataset=dataset, submitted_at__isnull=False)
     for reviewer_id, created, submitted in leases.values_list("reviewer_id", "created_at", "submitted_at"):
         durations[reviewer_id].append((submitted - created).total_seconds())
-    reliability = dawid_skene(
-        list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator())
-    ).reviewer_accuracy
+    reliability = computed_from_votes(
+        votes, f"reliability:{dataset.pk}", lambda rows: dawid_skene(rows).reviewer_accuracy
+    )
     return [
         {
             "reviewer_id": row["reviewer_id"],
