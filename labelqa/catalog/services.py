@@ -11,7 +11,7 @@ from itertools import islice
 from typing import IO
 
 from django.db import connection, transaction
-from django.db.models import Count
+from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 from PIL import Image as PILImage
 
@@ -181,15 +181,11 @@ def predictions_import(
 def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool]]:
     """Return {path: (image id, prediction id or None, has votes)} for the paths already in the dataset."""
     found: dict[str, tuple[int, int | None, bool]] = {}
+    voted = Exists(Vote.objects.filter(prediction_id=OuterRef("prediction")))
     for chunk in chunks(paths):
-        images = Image.objects.filter(dataset=dataset, path__in=chunk).values_list("pk", "path", "prediction__pk")
-        voted = set(
-            Vote.objects.filter(prediction__dataset=dataset, prediction__image__path__in=chunk).values_list(
-                "prediction_id", flat=True
-            )
-        )
-        for image_id, path, prediction_id in images:
-            found[path] = (image_id, prediction_id, prediction_id in voted)
+        images = Image.objects.filter(dataset=dataset, path__in=chunk).annotate(voted=voted)
+        for image_id, path, prediction_id, has_votes in images.values_list("pk", "path", "prediction__pk", "voted"):
+            found[path] = (image_id, prediction_id, has_votes)
     return found
 
 
