@@ -178,6 +178,27 @@ def predictions_import(
     return ImportSummary(dataset.name, len(kept), len(rows) - len(kept), batch_count, replaced, dataset.pk)
 
 
+def dataset_for_import(name: str) -> Dataset:
+    """Return the dataset that votes or gold answers are imported into; ValueError when there is none."""
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise ValueError(f"no dataset named {name!r}; import its predictions first")
+    return dataset
+
+
+def predictions_of_rows(dataset: Dataset, rows: list, errors: ErrorList) -> dict[str, Prediction]:
+    """Return {image path: prediction} for the rows' images; name every row whose image the dataset lacks and raise."""
+    found: dict[str, Prediction] = {}
+    for chunk in chunks(sorted({r.image for r in rows})):
+        predictions = Prediction.objects.filter(dataset=dataset, image__path__in=chunk).select_related("image")
+        found.update((p.image.path, p) for p in predictions.only("id", "label", "image__path"))
+    for row in rows:
+        if row.image not in found:
+            errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
+    errors.raise_if_any()
+    return found
+
+
 def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool]]:
     """Return {path: (image id, prediction id or None, has votes)} for the paths already in the dataset."""
     found: dict[str, tuple[int, int | None, bool]] = {}

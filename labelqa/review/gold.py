@@ -10,7 +10,7 @@ from django.db import transaction
 
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.rows import ErrorList, read_gold_rows
-from labelqa.catalog.services import chunks
+from labelqa.catalog.services import dataset_for_import, predictions_of_rows
 from labelqa.review.gold_selectors import gold_candidates
 from labelqa.review.models import GoldItem, Lease, LeasedGold
 
@@ -55,19 +55,10 @@ def gold_import(*, dataset_name: str, stream: IO[bytes], by=None) -> int:
     The expected verdict is confirm when the truth is the model's label and disconfirm otherwise. An image that
     is gold already gets the file's truth.
     """
-    dataset = Dataset.objects.filter(name=dataset_name).first()
-    if dataset is None:
-        raise ValueError(f"no dataset named {dataset_name!r}; import its predictions first")
+    dataset = dataset_for_import(dataset_name)
     errors = ErrorList()
     rows = list(read_gold_rows(stream, errors))
-    prediction_of: dict[str, Prediction] = {}
-    for chunk in chunks(sorted({r.image for r in rows})):
-        for p in Prediction.objects.filter(dataset=dataset, image__path__in=chunk).select_related("image"):
-            prediction_of[p.image.path] = p
-    for row in rows:
-        if row.image not in prediction_of:
-            errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
-    errors.raise_if_any()
+    prediction_of = predictions_of_rows(dataset, rows, errors)
     last_row_of = {prediction_of[row.image].pk: row for row in rows}  # an image named twice: its last row counts
     items = [
         GoldItem(

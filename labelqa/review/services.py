@@ -16,7 +16,7 @@ from django.utils import timezone
 from labelqa import roles
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.rows import ErrorList, read_vote_rows
-from labelqa.catalog.services import chunks
+from labelqa.catalog.services import chunks, dataset_for_import, predictions_of_rows
 from labelqa.review.gold import gold_attach
 from labelqa.review.gold_selectors import grid_prediction_ids
 from labelqa.review.leasing import first_claimed, lease_expiry
@@ -240,24 +240,14 @@ def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
 
     Unknown reviewers become reviewer accounts without a usable password.
     """
-    dataset = Dataset.objects.filter(name=dataset_name).first()
-    if dataset is None:
-        raise ValueError(f"no dataset named {dataset_name!r}; import its predictions first")
+    dataset = dataset_for_import(dataset_name)
     errors = ErrorList()
     rows = list(read_vote_rows(stream, errors))
-    prediction_of: dict[str, int] = {}
-    for chunk in chunks(sorted({r.image for r in rows})):
-        prediction_of.update(
-            Prediction.objects.filter(dataset=dataset, image__path__in=chunk).values_list("image__path", "id")
-        )
-    for row in rows:
-        if row.image not in prediction_of:
-            errors.add(row.line, f"image {row.image!r} is not in dataset {dataset.name!r}")
-    errors.raise_if_any()
+    prediction_of = predictions_of_rows(dataset, rows, errors)
 
     reviewers = _reviewers_get_or_create({r.reviewer for r in rows})
     votes = [
-        Vote(prediction_id=prediction_of[r.image], reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows
+        Vote(prediction_id=prediction_of[r.image].pk, reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows
     ]
     _votes_upsert(votes)
     _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in votes}))
