@@ -12,12 +12,14 @@ from __future__ import annotations
 import csv
 import io
 import json
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import partial
 from itertools import chain
 from typing import IO, Any
 
-from django.db import connection
+from django.db import IntegrityError, ProgrammingError, connection, transaction
 
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import (
@@ -88,8 +90,13 @@ def predictions_copy(
         meta_names = _stage(cursor.cursor, stream, file_format, dataset.images_root, reported)
         _check_odd_rows(cursor.cursor, meta_names)
         _materialise_rows(cursor, meta_names)
-        factor = _validate(cursor, dataset, confidence_scale, replace, unit)
-        result = _write(cursor, dataset, factor, min_confidence, model_name, reported.callback)
+        # Every row is written when nothing is skipped or replaced, so the unique (dataset, path) index finds
+        # repeated images on the way in and the 1M-row GROUP BY is needed only to name them (see _write_checked).
+        optimistic = min_confidence is None and not replace
+        validate = partial(_validate, cursor, dataset, confidence_scale, replace, unit)
+        factor = validate(duplicates=not optimistic)
+        write = partial(_write, cursor, dataset, factor, min_confidence, model_name, reported.callback)
+        result = _write_or_name_duplicates(write, validate) if optimistic else write()
         cursor.execute("SELECT set_config('work_mem', %s, true)", [work_mem])
         _drop_temporaries(cursor)
     return result
@@ -337,10 +344,53 @@ def _materialise_rows(cursor, meta_names: list[str]) -> None:
     )
 
 
-def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, unit: str) -> float:
-    """Refuse the file if any row is bad, naming the first lines as the Python reader would; return the scale."""
+def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, unit: str, *, duplicates: bool) -> float:
+    """Refuse the file if any row is bad, naming the first lines as the Python reader would; return the scale.
+
+    Without `duplicates`, images repeated within the file are left to the unique index to find, unless another
+    problem turns up: a repeat changes which rows the later checks see, so then every check runs again with them.
+    """
+    if not duplicates:
+        factor, valid = _find_problems(cursor, dataset, confidence_scale, replace, duplicates=False)
+        if not _any_error(cursor):
+            _raise_errors(cursor, dataset, unit, valid)  # only when no row is left to import
+            return factor
+    factor, valid = _find_problems(cursor, dataset, confidence_scale, replace, duplicates=True)
+    _raise_errors(cursor, dataset, unit, valid)
+    return factor
+
+
+def _find_problems(
+    cursor, dataset: Dataset, confidence_scale: str, replace: bool, *, duplicates: bool
+) -> tuple[float, str]:
+    """Fill lq_err; return the confidence factor and the SQL condition that picks the rows without problems."""
+    cursor.execute("DROP TABLE IF EXISTS lq_err, lq_replace")
     cursor.execute("CREATE TEMP TABLE lq_err (phase int, line bigint, err text, image text, first bigint, conf float8)")
     cursor.execute("INSERT INTO lq_err (phase, line, err) SELECT 1, line, err FROM lq_rows WHERE err IS NOT NULL")
+    if duplicates:
+        _find_duplicates(cursor)
+    # Rows that are neither bad nor repeats are the ones the later checks see, as in the Python reader.
+    valid = "r.err IS NULL"
+    if _any_error(cursor):
+        valid += " AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)"
+    if confidence_scale == "auto":
+        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid} AND r.conf > 1)")
+        confidence_scale = "percent" if cursor.fetchone()[0] else "fraction"
+    if confidence_scale == "fraction":
+        cursor.execute(
+            "INSERT INTO lq_err (phase, line, conf) "
+            f"SELECT 2, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1"
+        )
+    _check_existing(cursor, dataset, valid, replace)
+    return (100.0 if confidence_scale == "fraction" else 1.0), valid
+
+
+def _any_error(cursor) -> bool:
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_err)")
+    return cursor.fetchone()[0]
+
+
+def _find_duplicates(cursor) -> None:
     cursor.execute(
         """
         INSERT INTO lq_err (phase, line, image, first)
@@ -351,22 +401,6 @@ def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, un
         WHERE r.err IS NULL AND r.line > d.first
         """
     )
-    # Rows that are neither bad nor repeats are the ones the later checks see, as in the Python reader.
-    cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_err)")
-    valid = "r.err IS NULL" + (
-        " AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)" if cursor.fetchone()[0] else ""
-    )
-    if confidence_scale == "auto":
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid} AND r.conf > 1)")
-        confidence_scale = "percent" if cursor.fetchone()[0] else "fraction"
-    if confidence_scale == "fraction":
-        cursor.execute(
-            "INSERT INTO lq_err (phase, line, conf) "
-            f"SELECT 2, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1"
-        )
-    _check_existing(cursor, dataset, valid, replace)
-    _raise_errors(cursor, dataset, unit, valid)
-    return 100.0 if confidence_scale == "fraction" else 1.0
 
 
 def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None:
@@ -433,6 +467,42 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
 
 # Writing
 
+IMAGE_PATH_UNIQUE = "image_unique_path_per_dataset"
+
+
+def _write_or_name_duplicates(write: Callable[[], CopyResult], validate: Callable[..., float]) -> CopyResult:
+    """Write every row; if the unique path index refuses a repeated image, undo the write and name the repeats."""
+    try:
+        with transaction.atomic():
+            return write()
+    except IntegrityError as exc:
+        if getattr(getattr(exc.__cause__, "diag", None), "constraint_name", None) != IMAGE_PATH_UNIQUE:
+            raise
+        validate(duplicates=True)  # raises RowsRejected naming the repeats
+        raise
+
+
+@contextmanager
+def _foreign_keys_by_construction(cursor, dataset: Dataset) -> Iterator[None]:
+    """Skip PostgreSQL's per-row foreign key checks for rows whose references hold by construction.
+
+    The rows written inside refer only to this dataset, held here against deletion as a key check would hold it,
+    and to images and batches this transaction inserts. PostgreSQL would still look each reference up, one row at a
+    time, at commit: four lookups per imported row, a third of a million-row import. `session_replication_role`
+    turns those triggers off; it takes a superuser or (PostgreSQL 15+) `GRANT SET ON PARAMETER
+    session_replication_role`, and without it the rows are checked as usual.
+    """
+    cursor.execute(f"SELECT 1 FROM {Dataset._meta.db_table} WHERE id = %s FOR KEY SHARE", [dataset.pk])
+    try:
+        with transaction.atomic():
+            cursor.execute("SET LOCAL session_replication_role = replica")
+    except ProgrammingError:
+        yield
+        return
+    yield
+    # On an error the rollback of the surrounding transaction or savepoint restores the setting.
+    cursor.execute("SET LOCAL session_replication_role = origin")
+
 
 def _write(
     cursor, dataset: Dataset, factor: float, min_confidence: float | None, model_name: str, progress: ProgressCallback
@@ -449,8 +519,11 @@ def _write(
         "model": model_name,
     }
     # Resolved once here: inside the big statements the lookup would run once per row.
-    cursor.execute(f"SELECT pg_get_serial_sequence('{image}', 'id')::regclass::oid")
-    params["image_seq"] = cursor.fetchone()[0]
+    cursor.execute(
+        f"SELECT pg_get_serial_sequence('{image}', 'id')::regclass::oid, "
+        f"pg_get_serial_sequence('{batch}', 'id')::regclass::oid"
+    )
+    params["image_seq"], params["batch_seq"] = cursor.fetchone()
     cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE {kept}) FROM lq_rows r WHERE r.err IS NULL", params)
     total, imported = cursor.fetchone()
     progress(total, 0, total)
@@ -458,7 +531,7 @@ def _write(
     cursor.execute(
         f"""
         CREATE TEMP TABLE lq_batch AS
-        SELECT g.label, g.k, nextval(pg_get_serial_sequence('{batch}', 'id')) AS id
+        SELECT g.label, g.k, nextval(%(batch_seq)s::oid::regclass) AS id
         FROM (SELECT label, generate_series(0, (count(*) - 1) / %(size)s) AS k
               FROM lq_rows r WHERE {kept} GROUP BY label ORDER BY label, k) g
         """,
@@ -474,27 +547,29 @@ def _write(
     batches = cursor.rowcount
     cursor.execute("SELECT count(*) FROM lq_replace")
     replacing = cursor.fetchone()[0] > 0
-    # Items of a label are shuffled by a seeded hash so that a batch mixes confidence levels.
+    # Items of a label are shuffled by a seeded hash so that a batch mixes confidence levels. The partition only
+    # groups equal labels, so byte order (COLLATE "C") serves and sorts a million rows a third faster.
     source = f"""
         SELECT r.line, r.image, r.label, r.conf * %(factor)s AS conf, r.meta,
-               (row_number() OVER (PARTITION BY r.label ORDER BY hashtextextended(r.image, %(seed)s), r.line) - 1)
-                 / %(size)s AS k
+               (row_number() OVER (PARTITION BY r.label COLLATE "C"
+                                   ORDER BY hashtextextended(r.image, %(seed)s), r.line) - 1) / %(size)s AS k
         FROM lq_rows r WHERE {kept}
     """
     if not replacing:
-        cursor.execute(
-            f"""
-            WITH v AS ({source}),
-            w AS (SELECT v.*, nextval(%(image_seq)s::oid::regclass) AS image_id, b.id AS batch_id
-                  FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k),
-            images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
-                       SELECT image_id, %(ds)s, image, '', '', meta FROM w)
-            INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
-                                      confirms, disconfirms, tally_stale)
-            SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w
-            """,
-            params,
-        )
+        with _foreign_keys_by_construction(cursor, dataset):
+            cursor.execute(
+                f"""
+                WITH v AS ({source}),
+                w AS (SELECT v.*, nextval(%(image_seq)s::oid::regclass) AS image_id, b.id AS batch_id
+                      FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k),
+                images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
+                           SELECT image_id, %(ds)s, image, '', '', meta FROM w)
+                INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
+                                          confirms, disconfirms, tally_stale)
+                SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w
+                """,
+                params,
+            )
         progress(total, imported, total)
         return CopyResult(imported, total - imported, batches, 0)
     cursor.execute(

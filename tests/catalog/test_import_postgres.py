@@ -3,7 +3,8 @@
 import io
 
 import pytest
-from django.db import connection
+from django.db import ProgrammingError, connection, transaction
+from django.db.models import F
 
 from labelqa.catalog import pg_import
 from labelqa.catalog.models import Dataset, Image, Prediction
@@ -127,3 +128,48 @@ def test_two_imports_in_one_transaction_do_not_collide_on_staging_tables():
     predictions_import(dataset_name="one", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="/data")
     predictions_import(dataset_name="two", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="/data")
     assert Prediction.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_repeat_hidden_below_min_confidence_is_still_named():
+    # Rows below the minimum are not written, so the unique path index alone would not see this repeat.
+    data = b"a.jpg,Dog,90\nb.jpg,Dog,95\na.jpg,Dog,10\n"
+    before = counts()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data", min_confidence=80)
+    assert error.value.errors == ["line 3: image 'a.jpg' already appears on line 1"]
+    assert counts() == before
+
+
+@pytest.mark.django_db
+def test_foreign_key_checks_are_back_on_once_the_rows_are_written():
+    predictions_import(dataset_name="pg", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="/data")
+    with connection.cursor() as cursor:
+        cursor.execute("SHOW session_replication_role")
+        assert cursor.fetchone() == ("origin",)
+
+
+@pytest.fixture
+def unprivileged_role():
+    """Run the test's queries as a role that may write the tables but may not switch off triggers."""
+    with connection.cursor() as cursor:
+        cursor.execute("CREATE ROLE lq_test_importer NOSUPERUSER NOINHERIT")
+        cursor.execute("GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO lq_test_importer")
+        cursor.execute("GRANT USAGE, UPDATE ON ALL SEQUENCES IN SCHEMA public TO lq_test_importer")
+        cursor.execute("SET ROLE lq_test_importer")
+        with pytest.raises(ProgrammingError), transaction.atomic():
+            cursor.execute("SET LOCAL session_replication_role = replica")
+    yield
+    with connection.cursor() as cursor:
+        cursor.execute("RESET ROLE")  # the test's transaction rollback drops the role
+
+
+@pytest.mark.django_db
+def test_a_role_that_cannot_skip_key_checks_imports_with_them(unprivileged_role):
+    data = b"".join(b"img/%03d.jpg,%s,%d\n" % (i, b"Dog" if i % 2 else b"Cat", 50 + i % 50) for i in range(60))
+    summary = predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data")
+    assert (summary.imported, summary.batches) == (60, 4)
+    assert Prediction.objects.filter(image__dataset__name="pg", batch__label=F("label")).count() == 60
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="pg", stream=io.BytesIO(b"x.jpg,Dog,90\nx.jpg,Cat,80\n"), images_root="/data")
+    assert error.value.errors == ["line 2: image 'x.jpg' already appears on line 1"]
