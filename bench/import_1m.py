@@ -4,8 +4,10 @@ Usage: python bench/import_1m.py [-n 1000000] [--labels 100] [--keep-file PATH]
 
 Generates a seed-format CSV (image,label,confidence), creates a scratch database (`labelqa_bench`, dropped at the
 end), migrates it with `manage.py migrate`, then measures
-  1. `psql -c "\\copy bench_bare FROM file (FORMAT csv)"` into a table with three columns and no index, and
-  2. `predictions_import` through the service (validation, images, predictions and batches), in a child process
+  1. `psql` running `\\copy bench_bare FROM file (FORMAT csv)` into a table with three columns and no index,
+  2. the write floor: the same rows inserted once into the images and predictions tables with their indexes, in a
+     copy of the migrated database, with nothing else (no staging, validation, shuffle or batches), and
+  3. `predictions_import` through the service (validation, images, predictions and batches), in a child process
      whose peak RSS is reported.
 Prints both times, their ratio, rows/s, peak memory and the core count. Never asserts a time.
 """
@@ -26,6 +28,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
 DATABASE = "labelqa_bench"
+FLOOR_DATABASE = "labelqa_bench_floor"
 
 
 def generate(path: Path, rows: int, labels: int, seed: int = 7) -> None:
@@ -44,15 +47,35 @@ def generate(path: Path, rows: int, labels: int, seed: int = 7) -> None:
 
 
 def psql(sql: str, database: str = "postgres") -> float:
-    """Run one psql command and return its wall time in seconds."""
+    """Run psql commands (SQL and backslash commands, one per line) and return their wall time in seconds."""
     host, user = "127.0.0.1", "postgres"
     start = time.perf_counter()
     subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", user, "-d", database, "-c", sql],
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", user, "-d", database, "-f", "-"],
+        input=sql,
+        text=True,
         check=True,
         stdout=subprocess.DEVNULL,
     )
     return time.perf_counter() - start
+
+
+# The least any import into this schema can cost: the file's rows written once into images and predictions, with
+# their indexes and without key checks, as the importer writes them. No staging, validation, shuffle or batches.
+WRITE_FLOOR = """
+INSERT INTO catalog_dataset (name, images_root, batch_size, reviews_per_item, consensus, shuffle_seed,
+                             prioritise_uncertain, gold_rate, created_at)
+VALUES ('floor', '', 25, 1, 'unanimous', 0, false, 0, now()) RETURNING id AS ds \\gset
+BEGIN;
+SET LOCAL session_replication_role = replica;
+WITH w AS (SELECT nextval('catalog_image_id_seq') AS image_id, image, label, confidence FROM bench_bare),
+images AS (INSERT INTO catalog_image (id, dataset_id, path, problem, thumbnail, metadata)
+           SELECT image_id, :ds, image, '', '', '{}' FROM w)
+INSERT INTO catalog_prediction (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
+                                confirms, disconfirms, tally_stale)
+SELECT :ds, image_id, label, confidence, '', '[]', NULL, 0, 0, false FROM w;
+COMMIT;
+"""
 
 
 def child(csv_path: str) -> None:
@@ -99,6 +122,10 @@ def main() -> None:
             subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
             psql("CREATE TABLE bench_bare (image text, label text, confidence double precision)", DATABASE)
             copy_s = psql(f"\\copy bench_bare FROM '{csv_path}' (FORMAT csv)", DATABASE)
+            # The floor gets its own copy of the database, so that the import below starts from the same empty tables.
+            psql(f"CREATE DATABASE {FLOOR_DATABASE} TEMPLATE {DATABASE}")
+            floor_s = psql(WRITE_FLOOR, FLOOR_DATABASE)
+            psql(f"DROP DATABASE {FLOOR_DATABASE}")
 
             result = subprocess.run(
                 [sys.executable, __file__, "--child", str(csv_path)],
@@ -110,6 +137,7 @@ def main() -> None:
             )
             figures = json.loads(result.stdout.strip().splitlines()[-1])
         finally:
+            psql(f"DROP DATABASE IF EXISTS {FLOOR_DATABASE}")
             psql(f"DROP DATABASE IF EXISTS {DATABASE}")
 
     import_s = figures["seconds"]
@@ -120,6 +148,10 @@ def main() -> None:
         f"{figures['imported']} predictions in {figures['batches']} batches)"
     )
     print(f"ratio import / copy:          {import_s / copy_s:.2f}")
+    print(
+        f"write floor (rows into images and predictions with their indexes, nothing else): {floor_s:.2f}s, "
+        f"{floor_s / copy_s:.2f}x copy"
+    )
     print(f"peak RSS of the importing process: {figures['rss'] / 1024:.0f} MiB")
 
 

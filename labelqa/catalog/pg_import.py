@@ -15,6 +15,7 @@ import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from enum import IntEnum
 from functools import partial
 from itertools import chain
 from typing import IO, Any
@@ -360,13 +361,24 @@ def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, un
     return factor
 
 
+class _Found(IntEnum):
+    """Which check found a problem. Problems are listed in this order, then by line, as the Python reader lists them."""
+
+    ROW = 1  # a bad field, or an image repeated within the file
+    ABOVE_FRACTION = 2  # above 1 in a file on the fraction scale
+    IN_DATASET = 3  # the image is in the dataset already
+    VOTED = 4  # replacing was asked for, but the image has votes
+
+
 def _find_problems(
     cursor, dataset: Dataset, confidence_scale: str, replace: bool, *, duplicates: bool
 ) -> tuple[float, str]:
     """Fill lq_err; return the confidence factor and the SQL condition that picks the rows without problems."""
     cursor.execute("DROP TABLE IF EXISTS lq_err, lq_replace")
     cursor.execute("CREATE TEMP TABLE lq_err (phase int, line bigint, err text, image text, first bigint, conf float8)")
-    cursor.execute("INSERT INTO lq_err (phase, line, err) SELECT 1, line, err FROM lq_rows WHERE err IS NOT NULL")
+    cursor.execute(
+        "INSERT INTO lq_err (phase, line, err) SELECT %s, line, err FROM lq_rows WHERE err IS NOT NULL", [_Found.ROW]
+    )
     if duplicates:
         _find_duplicates(cursor)
     # Rows that are neither bad nor repeats are the ones the later checks see, as in the Python reader.
@@ -379,7 +391,8 @@ def _find_problems(
     if confidence_scale == "fraction":
         cursor.execute(
             "INSERT INTO lq_err (phase, line, conf) "
-            f"SELECT 2, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1"
+            f"SELECT %s, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1",
+            [_Found.ABOVE_FRACTION],
         )
     _check_existing(cursor, dataset, valid, replace)
     return (100.0 if confidence_scale == "fraction" else 1.0), valid
@@ -394,12 +407,13 @@ def _find_duplicates(cursor) -> None:
     cursor.execute(
         """
         INSERT INTO lq_err (phase, line, image, first)
-        SELECT 1, r.line, r.image, d.first
+        SELECT %s, r.line, r.image, d.first
         FROM lq_rows r
         JOIN (SELECT image, min(line) AS first FROM lq_rows WHERE err IS NULL GROUP BY image HAVING count(*) > 1) d
           ON d.image = r.image
         WHERE r.err IS NULL AND r.line > d.first
-        """
+        """,
+        [_Found.ROW],
     )
 
 
@@ -425,16 +439,18 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
     if not replace:
         cursor.execute(
             "INSERT INTO lq_err (phase, line, image) "
-            "SELECT 3, r.line, r.image FROM lq_replace x JOIN lq_rows r USING (line)"
+            "SELECT %s, r.line, r.image FROM lq_replace x JOIN lq_rows r USING (line)",
+            [_Found.IN_DATASET],
         )
         return
     cursor.execute(
         f"""
-        INSERT INTO lq_err (phase, line, image, first)
-        SELECT 3, r.line, r.image, -1
+        INSERT INTO lq_err (phase, line, image)
+        SELECT %s, r.line, r.image
         FROM lq_replace x JOIN lq_rows r USING (line)
         WHERE EXISTS (SELECT 1 FROM {vote} v WHERE v.prediction_id = x.prediction_id)
-        """
+        """,
+        [_Found.VOTED],
     )
 
 
@@ -456,11 +472,11 @@ def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
 
 
 def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, first, conf) -> str:
-    if phase == 1:
+    if phase == _Found.ROW:
         return err if err is not None else duplicate_problem(image, first, unit)
-    if phase == 2:
+    if phase == _Found.ABOVE_FRACTION:
         return fraction_problem(conf)
-    if first == -1:
+    if phase == _Found.VOTED:
         return voted_problem(image, dataset.name)
     return existing_problem(image, dataset.name)
 
