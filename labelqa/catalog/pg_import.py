@@ -1,10 +1,12 @@
 """Import predictions into PostgreSQL in bulk: COPY into a staging table, validate with set-based SQL, insert.
 
-The Python side streams the file once: it checks UTF-8 and NUL bytes block by block and hands blocks of plain
-seed-format lines to COPY untouched, so a million-row file never becomes a million Python objects. Blocks it cannot
-hand over verbatim (quotes, stray carriage returns, odd field counts) and JSON formats are parsed by `rows.py` and
-written to COPY as CSV. Every error message is made by the same `rows.py` functions the SQLite path uses, so both
-paths name the same lines with the same words.
+The Python side streams the file once: it checks UTF-8 and NUL bytes block by block and hands blocks of CSV lines
+to COPY untouched, so a million-row file never becomes a million Python objects. One regular expression per block
+finds the lines whose fields are not already clean; only those come back from the staging table for
+`check_prediction`. Blocks COPY would read differently from the csv module (quotes, stray carriage returns, lines with
+other field counts) and JSON formats are parsed and checked by `rows.py` and written to COPY as CSV. Every error
+message is made by the same `rows.py` functions the SQLite path uses, so both paths name the same lines with the
+same words.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -47,15 +50,22 @@ COPY_FLUSH_CHARS = 2**20
 FETCH_ROWS = 10_000
 WORK_MEM = "256MB"
 
-# A row whose fields match these is already what `check_prediction` would make of it, so SQL can take it as it is;
-# every other row goes through `check_prediction` in Python (rare in real files, and exact either way).
-PLAIN_ROW = r"""
-    s.err IS NULL
-    AND s.image ~ '^[A-Za-z0-9_][A-Za-z0-9_.+@=~ (),&-]*(/[A-Za-z0-9_+@=~ (),&-][A-Za-z0-9_.+@=~ (),&-]*)*$'
-    AND s.image !~ ' $' AND char_length(s.image) <= 1000
-    AND s.label ~ '^[!-~](.*[!-~])?$' AND char_length(s.label) <= 200
-    AND CASE WHEN s.conf ~ '^([0-9]{1,3}([.][0-9]*)?|[.][0-9]+)$' THEN s.conf::float8 <= 100 ELSE false END
-"""
+# A field of a verbatim line that matches its pattern here is already what `check_prediction` would make of it, so
+# SQL takes it as it is; every other line goes through `check_prediction` in Python (rare in real files, and exact
+# either way). The lookaheads bound the length in bytes, which is never less than the length in characters.
+PLAIN_FIELDS = {
+    "image": rb"(?=[^,\n]{1,1000}[,\n])[A-Za-z0-9_][A-Za-z0-9_.+@=~ ()&-]*"
+    rb"(?:/[A-Za-z0-9_+@=~ ()&-][A-Za-z0-9_.+@=~ ()&-]*)*(?<! )",
+    "label": rb"(?=[^,\n]{1,200}[,\n])[!-+\--~](?:[^,\n]*[!-+\--~])?",
+    "conf": rb"(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)",
+}
+METADATA_FIELD = rb"[^,\n]*"
+
+
+def _odd_line_pattern(names: list[str]) -> re.Pattern[bytes]:
+    """Match each whole line (newline included) that is not a plain record with these columns."""
+    plain = b",".join(PLAIN_FIELDS.get(name, METADATA_FIELD) for name in names)
+    return re.compile(rb"^(?!" + plain + rb"\n)[^\n]*\n", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -105,7 +115,7 @@ def predictions_copy(
 
 def _drop_temporaries(cursor) -> None:
     # Dropped explicitly: inside an outer transaction ON COMMIT DROP would keep them past this import.
-    cursor.execute("DROP TABLE IF EXISTS lq_stage, lq_fix, lq_rows, lq_err, lq_replace, lq_batch")
+    cursor.execute("DROP TABLE IF EXISTS lq_stage, lq_odd_line, lq_fix, lq_rows, lq_err, lq_replace, lq_batch")
     cursor.execute("DROP SEQUENCE IF EXISTS lq_line")
 
 
@@ -136,6 +146,7 @@ def _create_stage(cursor, meta_names: list[str]) -> None:
         "CREATE TEMP TABLE lq_stage (line bigint NOT NULL DEFAULT nextval('lq_line'), err text, image text, "
         f"label text, conf text, meta jsonb{extra})"
     )
+    cursor.execute("CREATE TEMP TABLE lq_odd_line (line bigint PRIMARY KEY)")
 
 
 def _stage(cursor, stream: IO[bytes], file_format: str, images_root: str, reported: _RowsRead) -> list[str]:
@@ -183,15 +194,19 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
     meta_names = [n for n in columns or {} if n not in PREDICTION_COLUMNS]
     _create_stage(cursor, meta_names)
     copy_sql = f"COPY lq_stage ({', '.join(names)}) FROM STDIN (FORMAT csv)"
-    expected_commas = len(names) - 1
+    odd_line = _odd_line_pattern(names)
     for block in _blocks(stream, pending):
-        plain = _plain_block(block, expected_commas)
-        if plain is None:
+        verbatim = _verbatim_block(block, len(names) - 1, odd_line)
+        if verbatim is None:
             _copy_csv_slow(cursor, chain(io.BytesIO(block), stream), first, columns, reported, detect_header=False)
             return meta_names
+        plain, odd = verbatim
         cursor.execute("SELECT setval('lq_line', %s, false)", [first])
         with cursor.copy(copy_sql) as copy:
             copy.write(plain)
+        if odd:
+            with cursor.copy("COPY lq_odd_line (line) FROM STDIN") as copy:
+                copy.write("".join(f"{first + i}\n" for i in odd))
         rows = plain.count(b"\n")
         first += rows
         reported.add(rows)
@@ -218,8 +233,12 @@ def _blocks(stream: IO[bytes], pending: bytes) -> Iterator[bytes]:
         yield block
 
 
-def _plain_block(block: bytes, expected_commas: int) -> bytes | None:
-    """Return the block ready for COPY when every line is a plain record of the expected width, else None."""
+def _verbatim_block(block: bytes, expected_commas: int, odd_line: re.Pattern[bytes]) -> tuple[bytes, list[int]] | None:
+    """Return the block ready for COPY and the offsets of its lines that are not plain records, or None.
+
+    None when COPY would read the block differently from the csv module: quotes, NUL, a lone CR, invalid UTF-8, or
+    a line (blank lines included) with another number of fields.
+    """
     if b'"' in block or b"\x00" in block:
         return None
     if b"\r" in block:
@@ -228,15 +247,18 @@ def _plain_block(block: bytes, expected_commas: int) -> bytes | None:
             return None
     if not block.endswith(b"\n"):
         block += b"\n"
-    if block.startswith(b"\n") or b"\n\n" in block:
-        return None
-    if block.count(b",") != expected_commas * block.count(b"\n"):
-        return None
     try:
         block.decode("utf-8")
     except UnicodeDecodeError:
         return None  # the Python reader names the line
-    return block
+    odd, line, counted = [], 0, 0
+    for match in odd_line.finditer(block):
+        if match.group().count(b",") != expected_commas:
+            return None
+        line += block.count(b"\n", counted, match.start())
+        counted = match.start()
+        odd.append(line)
+    return block, odd
 
 
 def _copy_csv_slow(
@@ -268,9 +290,13 @@ def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -
             if errors.pending:
                 writer.writerows(errors.pending)
                 errors.pending.clear()
-            writer.writerow(
-                (record.line, None, record.image, record.label, record.confidence, json.dumps(record.metadata))
-            )
+            # Checked here, as the Python reader checks it: these records are in Python already.
+            try:
+                image, label, confidence = check_prediction(record.image, record.label, record.confidence)
+            except ValueError as exc:
+                writer.writerow((record.line, str(exc), None, None, None, None))
+            else:
+                writer.writerow((record.line, None, image, label, repr(confidence), json.dumps(record.metadata)))
             if buffer.tell() > COPY_FLUSH_CHARS:
                 copy.write(buffer.getvalue())
                 buffer.seek(0)
@@ -286,17 +312,17 @@ def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -
 
 
 def _check_odd_rows(cursor, meta_names: list[str]) -> None:
-    """Run `check_prediction` over the rows SQL cannot take as they are; write the outcome to lq_fix."""
+    """Run `check_prediction` over the verbatim lines that were not plain records; write the outcome to lq_fix."""
     cursor.execute(
         "CREATE TEMP TABLE lq_fix (line bigint PRIMARY KEY, err text, image text, label text, conf float8, skip bool)"
     )
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_odd_line)")
+    if not cursor.fetchone()[0]:
+        return
     extra = "".join(f", s.m{i}" for i in range(len(meta_names)))
     odd = connection.connection.cursor(name="lq_odd")
     try:
-        odd.execute(
-            f"SELECT s.line, s.image, s.label, s.conf, s.meta IS NULL{extra} FROM lq_stage s "
-            f"WHERE s.err IS NULL AND ({PLAIN_ROW}) IS NOT TRUE"
-        )
+        odd.execute(f"SELECT s.line, s.image, s.label, s.conf{extra} FROM lq_stage s JOIN lq_odd_line USING (line)")
         while rows := odd.fetchmany(FETCH_ROWS):
             _copy_fixes(cursor, rows)
     finally:
@@ -306,9 +332,9 @@ def _check_odd_rows(cursor, meta_names: list[str]) -> None:
 def _copy_fixes(cursor, rows: list[tuple]) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    for line, image, label, conf, verbatim, *extra in rows:
+    for line, image, label, conf, *extra in rows:
         fields = [image or "", label or "", conf or "", *(e or "" for e in extra)]
-        if verbatim and not any(f.strip() for f in fields):
+        if not any(f.strip() for f in fields):
             # A line of blank fields copied verbatim: the csv reader skips such records, so skip it too.
             writer.writerow((line, None, None, None, None, True))
             continue

@@ -15,10 +15,12 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.pg_import import _odd_line_pattern
 from labelqa.catalog.rows import (
     NO_ROWS_PROBLEM,
     ErrorList,
     RowsRejected,
+    check_prediction,
     detect_format,
     read_prediction_rows,
     scale_confidences,
@@ -219,3 +221,45 @@ def test_predictions_import_imports_or_refuses_any_input_and_a_refusal_changes_n
             before[2] + summary.imported,
         )
         assert summary.imported > 0
+
+
+# Fields as they stand in a line COPY takes verbatim (no comma, quote, line break or NUL): near-clean and random.
+verbatim_text = st.text(st.characters(blacklist_characters=',"\n\r\x00', blacklist_categories=["Cs"]), max_size=14)
+near_clean = {
+    "image": st.from_regex(r"[A-Za-z0-9_. /()+~-]{1,16}", fullmatch=True),
+    "label": st.from_regex(r"[ -+\--~é]{0,12}", fullmatch=True),
+    "conf": st.from_regex(r"[0-9]{0,3}(\.[0-9]{0,2})?", fullmatch=True),
+}
+clean = {
+    "image": st.from_regex(r"[a-z0-9_][a-z0-9_.()+~ -]{0,8}(/[a-z0-9_][a-z0-9_.]{0,6})?", fullmatch=True),
+    "label": st.from_regex(r"[A-Z]([a-zé ]{0,8}[a-z])?", fullmatch=True),
+    "conf": st.from_regex(r"[0-9]{1,2}(\.[0-9]{0,2})?|100", fullmatch=True),
+}
+verbatim_fields = {name: st.one_of(clean[name], clean[name], near_clean[name], verbatim_text) for name in near_clean}
+verbatim_fields["m0"] = verbatim_text
+
+
+SEED_COLUMNS = ["image", "label", "conf"]
+
+
+@settings(max_examples=400, deadline=None)
+@given(columns=st.permutations(list(verbatim_fields)), fields=st.fixed_dictionaries(verbatim_fields))
+# Each a field one step from clean, which the pattern must leave to check_prediction.
+@example(columns=SEED_COLUMNS, fields={"image": "a.jpg ", "label": "Dog", "conf": "90"})
+@example(columns=SEED_COLUMNS, fields={"image": "a/./b.jpg", "label": "Dog", "conf": "90"})
+@example(columns=SEED_COLUMNS, fields={"image": "p" * 1001, "label": "Dog", "conf": "90"})
+@example(columns=SEED_COLUMNS, fields={"image": "a.jpg", "label": "L" * 201, "conf": "90"})
+@example(columns=SEED_COLUMNS, fields={"image": "a.jpg", "label": "Dog ", "conf": "90"})
+@example(columns=SEED_COLUMNS, fields={"image": "a.jpg", "label": "Dog", "conf": "100.01"})
+@example(columns=SEED_COLUMNS, fields={"image": "a.jpg", "label": "Dog", "conf": "1e2"})
+def test_a_line_the_copy_path_takes_as_it_is_is_what_check_prediction_makes_of_it(columns, fields):
+    line = ",".join(fields[name] for name in columns).encode() + b"\n"
+    if _odd_line_pattern(columns).match(line):
+        event("odd: checked in Python")
+        return
+    event("plain: taken as it is")
+    assert check_prediction(fields["image"], fields["label"], fields["conf"]) == (
+        fields["image"],
+        fields["label"],
+        float(fields["conf"]),
+    )

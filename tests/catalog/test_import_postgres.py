@@ -60,6 +60,10 @@ MIXED_BAD = {
     "many errors": b"".join(b"%d.jpg,Dog,x\n" % i for i in range(150)),
     "late utf-8 error": b"a.jpg,Dog,x\n" * 30 + b"b\xff.jpg,Dog,90\n",
     "late nul": b"a.jpg,Dog,90\n" * 30 + b"b.jpg,Dog,9\x00\n",
+    "field counts that even out": b"a.jpg,Dog,90,x\nb.jpg,Dog\nc.jpg,Cat,80\n",
+    "odd lines among metadata": (
+        b"label,image,confidence,note\nDog,a.jpg,90,n\n Dog ,./b.jpg,50%,\n,,,\nCat,c.jpg,x,n\nDog,d.jpg,100.0,\n"
+    ),
     "only a header": b"image,label,confidence\n",
     "empty": b"",
 }
