@@ -9,6 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
+from labelqa.catalog.jobs import job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from worker.sources import full_key, list_images, read_image_bytes
@@ -47,21 +48,19 @@ def _fail(run: ClassificationRun, error: str) -> None:
 def classification_execute(run_id: int) -> ClassificationRun:
     """Claim the run and classify every image of its source that has no prediction yet.
 
-    A conditional update claims the run, so two workers never execute one run; a run left
-    `running` by a killed worker is claimed again and resumes where it stopped.
+    Two workers never execute one run; a run a killed worker left `running` is claimed again and resumes where it
+    stopped, because the images it saved are skipped (see `jobs.job_claimed`).
     """
-    claimed = ClassificationRun.objects.filter(
-        pk=run_id, status__in=[ClassificationRun.Status.QUEUED, ClassificationRun.Status.RUNNING]
-    ).update(status=ClassificationRun.Status.RUNNING, started_at=timezone.now())
-    run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
-    if claimed != 1:
+    with job_claimed(ClassificationRun, run_id) as claimed:
+        run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
+        if not claimed:
+            return run
+        try:
+            _classify(run)
+        except Exception as exc:
+            _fail(run, str(exc))
+            raise
         return run
-    try:
-        _classify(run)
-    except Exception as exc:
-        _fail(run, str(exc))
-        raise
-    return run
 
 
 def _classify(run: ClassificationRun) -> None:

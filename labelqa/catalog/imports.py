@@ -12,14 +12,13 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
+from labelqa.catalog.jobs import job_claimed
 from labelqa.catalog.models import ImportJob
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import QUEUE_DOWN, predictions_import
 
 log = logging.getLogger("labelqa")
 UPLOAD_PREFIX = "imports"
-# First key of the advisory locks on import jobs (the second is the job id), so they meet no other lock of ours.
-JOB_LOCK_NAMESPACE = 0x6C71  # "lq"
 # Progress rows are written at most this often; the end of a phase is always written.
 PROGRESS_INTERVAL_SECONDS = 0.25
 # The options of predictions_import an upload may set.
@@ -64,45 +63,14 @@ def _enqueue_or_fail(job: ImportJob) -> None:
 def import_job_execute(job_id: int) -> ImportJob:
     """Claim the job and import its file, all or nothing; a job that is done, failed or being imported is left alone.
 
-    The conditional update lets exactly one worker take a job, so a redelivered task never imports twice. On
-    PostgreSQL the worker also holds an advisory lock on the job while it imports; a job still `running` whose lock
-    is free was left by a killed worker (its import rolled back with its connection), and is imported again.
+    A redelivered task never imports twice; a job a killed worker left `running` (its import rolled back with its
+    connection) is imported again (see `jobs.job_claimed`).
     """
-    with _JobLock(job_id) as held:
-        if not held:
-            return ImportJob.objects.get(pk=job_id)
-        claimable = [ImportJob.Status.QUEUED] + ([ImportJob.Status.RUNNING] if held == "locked" else [])
-        claimed = ImportJob.objects.filter(pk=job_id, status__in=claimable).update(
-            status=ImportJob.Status.RUNNING, started_at=timezone.now()
-        )
+    with job_claimed(ImportJob, job_id) as claimed:
         job = ImportJob.objects.get(pk=job_id)
-        if claimed == 1:
+        if claimed:
             _import(job)
         return job
-
-
-class _JobLock:
-    """Hold a session-level advisory lock on the job (PostgreSQL); enter gives "locked", "unlocked" or None.
-
-    None: another worker holds it. "unlocked": no advisory locks here (SQLite), only `queued` jobs are claimed.
-    """
-
-    def __init__(self, job_id: int) -> None:
-        self.key = [JOB_LOCK_NAMESPACE, job_id]
-        self.locked = False
-
-    def __enter__(self) -> str | None:
-        if connection.vendor != "postgresql":
-            return "unlocked"
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", self.key)
-            self.locked = cursor.fetchone()[0]
-        return "locked" if self.locked else None
-
-    def __exit__(self, *exc_info) -> None:
-        if self.locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", self.key)
 
 
 def _import(job: ImportJob) -> None:

@@ -10,7 +10,8 @@ from django.db import connections
 from django.test import Client
 
 from labelqa.catalog import pg_import
-from labelqa.catalog.imports import JOB_LOCK_NAMESPACE, import_job_execute
+from labelqa.catalog.imports import import_job_execute
+from labelqa.catalog.jobs import LOCK_NAMESPACES
 from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
@@ -156,7 +157,7 @@ def test_a_job_another_worker_is_importing_is_left_to_it(admin_user, media_root,
     other_worker = connections.create_connection("default")
     try:
         with other_worker.cursor() as cursor:
-            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [JOB_LOCK_NAMESPACE, job.pk])
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACES[ImportJob], job.pk])
         assert import_job_execute(job.pk).status == ImportJob.Status.RUNNING
         assert Prediction.objects.count() == 0
     finally:

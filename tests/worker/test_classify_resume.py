@@ -9,12 +9,14 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.conf import settings
+from django.db import connection, connections
 from django.test import Client
 from PIL import Image as PILImage
 
 from labelqa.catalog.classification import SAVE_EVERY, classification_execute
-from labelqa.catalog.models import ClassificationRun, Image, Prediction
+from labelqa.catalog.jobs import LOCK_NAMESPACES
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from tests.conftest import PASSWORD
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -92,3 +94,24 @@ def test_a_missing_folder_is_refused_with_a_message(admin_user, tmp_path):
     assert response.status_code == 200
     assert "is not a directory on the server" in response.content.decode()
     assert not ClassificationRun.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_another_worker_is_classifying_is_left_to_it(tmp_path):
+    # A duplicate delivery of the task while the first worker is still at it: no second classifier on the same images.
+    assert connection.vendor == "postgresql", "advisory locks tell a live worker from a killed one"
+    write_images(tmp_path, 2)
+    dataset = Dataset.objects.create(name="busy", images_root=str(tmp_path))
+    run = ClassificationRun.objects.create(
+        dataset=dataset, source=str(tmp_path), model=settings.LABELQA_MODEL, status=ClassificationRun.Status.RUNNING
+    )
+    other_worker = connections.create_connection("default")
+    try:
+        with other_worker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [LOCK_NAMESPACES[ClassificationRun], run.pk])
+        assert classification_execute(run.pk).status == ClassificationRun.Status.RUNNING
+        assert not Image.objects.filter(dataset=dataset).exists()
+    finally:
+        other_worker.close()
+    assert classification_execute(run.pk).status == ClassificationRun.Status.DONE  # its worker gone, it resumes
+    assert Image.objects.filter(dataset=dataset).count() == 2
