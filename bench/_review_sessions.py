@@ -7,7 +7,6 @@ checking that nothing is lost). Nothing here asserts a time.
 from __future__ import annotations
 
 import argparse
-import os
 import re
 import shutil
 import socket
@@ -16,14 +15,12 @@ import subprocess
 import sys
 import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import requests
+from _scratch import ROOT, ScratchDatabase
 
-ROOT = Path(__file__).resolve().parents[1]
-ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 BATCH_SIZE = 25
 LABELS = 40
 PASSWORD = "bench-password-not-secret"
@@ -33,46 +30,6 @@ LEASE = re.compile(r'name="lease" value="([^"]+)"')
 
 class ReviewError(Exception):
     """The server answered a review step with something other than what the HTTP contract promises."""
-
-
-@dataclass(frozen=True)
-class ScratchDatabase:
-    """A PostgreSQL database of its own for one benchmark run, and the environment that points Django at it."""
-
-    name: str
-
-    @property
-    def url(self) -> str:
-        return f"postgres://postgres@127.0.0.1:5432/{self.name}"
-
-    def env(self) -> dict[str, str]:
-        return {
-            **os.environ,
-            "DATABASE_URL": self.url,
-            # A broker keeps the submit path as in production (tallies are enqueued, not computed inline).
-            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
-            "DJANGO_SETTINGS_MODULE": "labelqa.settings",
-        }
-
-    def manage(self, *args: str) -> None:
-        subprocess.run(
-            [sys.executable, "manage.py", *args], cwd=ROOT, env=self.env(), check=True, stdout=subprocess.DEVNULL
-        )
-
-    def recreate(self) -> None:
-        """Drop the database if a previous run left it, create it empty and migrate it."""
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-            conn.execute(f"CREATE DATABASE {self.name}")
-        self.manage("migrate", "--noinput", "-v0")
-
-    def drop(self) -> None:
-        with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-            conn.execute(f"DROP DATABASE IF EXISTS {self.name} WITH (FORCE)")
-
-    def scalar(self, sql: str):
-        with psycopg.connect(self.url) as conn:
-            return conn.execute(sql).fetchone()[0]
 
 
 def fill_review_dataset(db: ScratchDatabase, predictions: int) -> None:

@@ -5,7 +5,7 @@ fifth of the images, 205k, end up disconfirmed), opens the dataset's correction 
 times `correction_lease` + `correction_submit` as three reviewers take turns, then the correction page's choices,
 the home page's work count and the export's agreed corrections. Prints figures only; asserts nothing about time.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/corrections_1m.py [-n 1000000] [--rounds 60]
+    python bench/corrections_1m.py [-n 1000000] [--rounds 60]      (server: BENCH_PG, as for every bench)
 """
 
 from __future__ import annotations
@@ -19,7 +19,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from report_1m import load, migrate, recreate_database, server_url, with_database  # noqa: E402
+from _scratch import ScratchDatabase  # noqa: E402
+from report_1m import load  # noqa: E402
 
 
 def timed(function, *args, **kwargs):
@@ -80,26 +81,17 @@ def main() -> None:
     parser.add_argument("--database", default="labelqa_bench_corrections", help="scratch database, dropped at the end")
     args = parser.parse_args()
 
-    server = server_url()
-    url = with_database(server, args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("CELERY_BROKER_URL", None)  # nothing here may enqueue work to a real broker
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelqa.settings")
+    db = ScratchDatabase(args.database)
     try:
         start = time.perf_counter()
-        recreate_database(server, args.database)
-        migrate(url)
-        load(url, args.n, args.n)
+        db.recreate()
+        load(db.url, args.n, args.n)
         print(f"loaded {args.n:,} predictions and votes in {time.perf_counter() - start:.1f} s")
-        import django
-
-        django.setup()
+        db.use_in_this_process()
         run(args.rounds)
     finally:
-        from django.db import connections
-
-        connections.close_all()
-        recreate_database(server, args.database, drop_only=True)
+        db.close_django_connections()
+        db.drop()
 
 
 if __name__ == "__main__":

@@ -25,14 +25,13 @@ import argparse
 import csv
 import io
 import os
-import sys
 import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from _review_sessions import ROOT, ScratchDatabase
+from _scratch import ScratchDatabase
 
 DATASET = "crowd"
 LABELS = 10
@@ -99,17 +98,6 @@ def write_csvs(crowd: Crowd, folder: Path) -> tuple[Path, Path]:
     return predictions, votes
 
 
-def setup_django(db: ScratchDatabase) -> None:
-    """Point Django at the scratch database, with tasks in-process (no broker: nothing left queued in Redis)."""
-    os.environ["DATABASE_URL"] = db.url
-    os.environ.pop("CELERY_BROKER_URL", None)
-    os.environ["DJANGO_SETTINGS_MODULE"] = "labelqa.settings"
-    sys.path.insert(0, str(ROOT))
-    import django
-
-    django.setup()
-
-
 def import_and_read(crowd: Crowd, folder: Path) -> tuple[dict[str, dict[str, str]], dict[str, float]]:
     """Import through the commands; return each policy's status per image and Dawid–Skene accuracy per reviewer."""
     from django.core.management import call_command
@@ -171,15 +159,13 @@ def main() -> None:
     crowd = simulate(args.items, args.seed, args.prevalence)
     db = ScratchDatabase(args.database)
     db.recreate()
-    setup_django(db)
+    db.use_in_this_process()
     started = time.perf_counter()
     try:
         with tempfile.TemporaryDirectory() as folder:
             statuses, estimated = import_and_read(crowd, Path(folder))
     finally:
-        from django.db import connections
-
-        connections.close_all()
+        db.close_django_connections()
         if not args.keep:
             db.drop()
     crew = ", ".join(f"{count} × {prefix} ({acc:.2f})" for prefix, count, acc in CREW)

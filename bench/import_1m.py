@@ -1,6 +1,6 @@
 """Time a million-row prediction import against `psql \\copy` of the same file into a bare table.
 
-Usage: python bench/import_1m.py [-n 1000000] [--labels 100] [--keep-file PATH]
+Usage: python bench/import_1m.py [-n 1000000] [--labels 100]      (server: BENCH_PG, as for every bench)
 
 Generates a seed-format CSV (image,label,confidence), creates a scratch database (`labelqa_bench`, dropped at the
 end), migrates it with `manage.py migrate`, then measures
@@ -9,7 +9,7 @@ end), migrates it with `manage.py migrate`, then measures
      copy of the migrated database, with nothing else (no staging, validation, shuffle or batches), and
   3. `predictions_import` through the service (validation, images, predictions and batches), in a child process
      whose peak RSS is reported.
-Prints both times, their ratio, rows/s, peak memory and the core count. Never asserts a time.
+Prints the three times, their ratios to the COPY, rows/s, peak memory and the core count. Never asserts a time.
 """
 
 from __future__ import annotations
@@ -25,10 +25,11 @@ import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-SERVER = os.environ.get("BENCH_PG", "postgres://postgres@127.0.0.1:5432")
-DATABASE = "labelqa_bench"
-FLOOR_DATABASE = "labelqa_bench_floor"
+from _scratch import ROOT, ScratchDatabase
+
+BENCH_DB = ScratchDatabase("labelqa_bench")
+# The floor gets its own copy of the database, so that the import starts from the same empty tables.
+FLOOR_DB = ScratchDatabase("labelqa_bench_floor")
 
 
 def generate(path: Path, rows: int, labels: int, seed: int = 7) -> None:
@@ -46,12 +47,11 @@ def generate(path: Path, rows: int, labels: int, seed: int = 7) -> None:
         out.write("".join(buffer))
 
 
-def psql(sql: str, database: str = "postgres") -> float:
+def psql(sql: str, db: ScratchDatabase) -> float:
     """Run psql commands (SQL and backslash commands, one per line) and return their wall time in seconds."""
-    host, user = "127.0.0.1", "postgres"
     start = time.perf_counter()
     subprocess.run(
-        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-h", host, "-U", user, "-d", database, "-f", "-"],
+        ["psql", "-X", "-q", "-v", "ON_ERROR_STOP=1", "-d", db.url, "-f", "-"],
         input=sql,
         text=True,
         check=True,
@@ -105,9 +105,8 @@ def main() -> None:
         child(args.child)
         return
 
-    env = dict(os.environ, DATABASE_URL=f"{SERVER}/{DATABASE}")
     # An in-memory broker: the thumbnail task the import queues is a worker's job, not part of the import's time.
-    env["CELERY_BROKER_URL"] = "memory://localhost/"
+    env = BENCH_DB.env(broker="memory://localhost/")
     with tempfile.TemporaryDirectory() as tmp:
         csv_path = Path(tmp) / "predictions.csv"
         start = time.perf_counter()
@@ -116,16 +115,13 @@ def main() -> None:
         took = time.perf_counter() - start
         print(f"generated {args.rows} rows, {args.labels} labels, {size_mib:.1f} MiB in {took:.1f}s")
 
-        psql(f"DROP DATABASE IF EXISTS {DATABASE}")
-        psql(f"CREATE DATABASE {DATABASE}")
         try:
-            subprocess.run([sys.executable, "manage.py", "migrate", "--noinput", "-v0"], cwd=ROOT, env=env, check=True)
-            psql("CREATE TABLE bench_bare (image text, label text, confidence double precision)", DATABASE)
-            copy_s = psql(f"\\copy bench_bare FROM '{csv_path}' (FORMAT csv)", DATABASE)
-            # The floor gets its own copy of the database, so that the import below starts from the same empty tables.
-            psql(f"CREATE DATABASE {FLOOR_DATABASE} TEMPLATE {DATABASE}")
-            floor_s = psql(WRITE_FLOOR, FLOOR_DATABASE)
-            psql(f"DROP DATABASE {FLOOR_DATABASE}")
+            BENCH_DB.recreate()
+            psql("CREATE TABLE bench_bare (image text, label text, confidence double precision)", BENCH_DB)
+            copy_s = psql(f"\\copy bench_bare FROM '{csv_path}' (FORMAT csv)", BENCH_DB)
+            FLOOR_DB.recreate(template=BENCH_DB)
+            floor_s = psql(WRITE_FLOOR, FLOOR_DB)
+            FLOOR_DB.drop()
 
             result = subprocess.run(
                 [sys.executable, __file__, "--child", str(csv_path)],
@@ -137,8 +133,8 @@ def main() -> None:
             )
             figures = json.loads(result.stdout.strip().splitlines()[-1])
         finally:
-            psql(f"DROP DATABASE IF EXISTS {FLOOR_DATABASE}")
-            psql(f"DROP DATABASE IF EXISTS {DATABASE}")
+            FLOOR_DB.drop()
+            BENCH_DB.drop()
 
     import_s = figures["seconds"]
     print(f"cores (os.cpu_count): {os.cpu_count()}")

@@ -6,10 +6,10 @@ SQL (INSERT ... SELECT generate_series, so loading takes seconds, not an ORM loo
 several times and prints the median, the minimum and the machine's core count. The scratch
 database is dropped at the end. Prints figures only; it asserts nothing about time.
 
-    DATABASE_URL=postgres://postgres@127.0.0.1:5432/postgres python bench/report_1m.py [-n 1000000] [--rounds 5]
+    python bench/report_1m.py [-n 1000000] [--rounds 5]
 
-DATABASE_URL names the server (and the maintenance database to connect to first); the
-benchmark itself runs in `--database` (default labelqa_bench_report).
+BENCH_PG names the server (default postgres://postgres@127.0.0.1:5432); the benchmark itself runs in
+`--database` (default labelqa_bench_report).
 """
 
 from __future__ import annotations
@@ -17,17 +17,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
-import sys
 import time
-from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
-from psycopg import sql
-
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
+from _scratch import ScratchDatabase
 
 DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 LABELS = 50
@@ -74,27 +67,6 @@ INSERT INTO review_vote (prediction_id, reviewer_id, confirm, created_at, update
 SELECT p.id, v.reviewer_id, v.confirm, now(), now()
 FROM bench_vote AS v JOIN catalog_prediction AS p USING (image_id)
 """
-
-
-def server_url() -> str:
-    return os.environ.get("DATABASE_URL", DEFAULT_SERVER)
-
-
-def with_database(url: str, name: str) -> str:
-    parts = urlsplit(url)
-    return urlunsplit(parts._replace(path=f"/{name}"))
-
-
-def recreate_database(url: str, name: str, *, drop_only: bool = False) -> None:
-    with psycopg.connect(url, autocommit=True) as conn:
-        conn.execute(sql.SQL("DROP DATABASE IF EXISTS {} WITH (FORCE)").format(sql.Identifier(name)))
-        if not drop_only:
-            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
-
-
-def migrate(url: str) -> None:
-    env = {**os.environ, "DATABASE_URL": url}
-    subprocess.run([sys.executable, str(ROOT / "manage.py"), "migrate", "--noinput", "-v0"], env=env, check=True)
 
 
 def load(url: str, n: int, votes: int) -> int:
@@ -167,21 +139,14 @@ def main() -> None:
     parser.add_argument("--reuse", action="store_true", help="time against a database kept by --keep, no loading")
     args = parser.parse_args()
 
-    server = server_url()
-    url = with_database(server, args.database)
-    os.environ["DATABASE_URL"] = url
-    os.environ.pop("CELERY_BROKER_URL", None)  # nothing here enqueues work
-    os.environ.setdefault("DJANGO_SETTINGS_MODULE", "labelqa.settings")
+    db = ScratchDatabase(args.database)
     try:
         if not args.reuse:
             start = time.perf_counter()
-            recreate_database(server, args.database)
-            migrate(url)
-            load(url, args.n, args.votes)
+            db.recreate()
+            load(db.url, args.n, args.votes)
             print(f"loaded {args.n:,} predictions and {args.votes:,} votes in {time.perf_counter() - start:.1f} s")
-        import django
-
-        django.setup()
+        db.use_in_this_process()
         from labelqa.catalog.models import Dataset
 
         dataset_id = Dataset.objects.get(name="bench").pk
@@ -191,10 +156,8 @@ def main() -> None:
             print_figures(edges, timings, report)
     finally:
         if not args.keep:
-            from django.db import connections
-
-            connections.close_all()
-            recreate_database(server, args.database, drop_only=True)
+            db.close_django_connections()
+            db.drop()
 
 
 if __name__ == "__main__":

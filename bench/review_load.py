@@ -26,7 +26,6 @@ from _review_sessions import (
     CHECKBOX,
     LEASE,
     ReviewError,
-    ScratchDatabase,
     add_load_arguments,
     login,
     percentiles,
@@ -34,6 +33,7 @@ from _review_sessions import (
     run_threads,
     serve_review_dataset,
 )
+from _scratch import ScratchDatabase
 
 BENCH_DB = ScratchDatabase("labelqa_bench_review")
 PREDICTIONS = 1_000_000

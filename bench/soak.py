@@ -30,9 +30,7 @@ from pathlib import Path
 
 import requests
 from _review_sessions import (
-    ROOT,
     ReviewError,
-    ScratchDatabase,
     add_load_arguments,
     login,
     percentiles,
@@ -40,6 +38,7 @@ from _review_sessions import (
     run_threads,
     serve_review_dataset,
 )
+from _scratch import ROOT, ScratchDatabase
 
 SOAK_DB = ScratchDatabase("labelqa_bench_soak")
 RSS_SAMPLES = 10
