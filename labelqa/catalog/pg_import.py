@@ -102,7 +102,7 @@ def predictions_copy(
         _check_odd_rows(cursor.cursor, meta_names)
         _materialise_rows(cursor, meta_names)
         # Every row is written when nothing is skipped or replaced, so the unique (dataset, path) index finds
-        # repeated images on the way in and the 1M-row GROUP BY is needed only to name them (see _write_checked).
+        # repeated images on the way in, and the 1M-row GROUP BY is needed only to name them.
         optimistic = min_confidence is None and not replace
         validate = partial(_validate, cursor, dataset, confidence_scale, replace, unit)
         factor = validate(duplicates=not optimistic)
