@@ -49,6 +49,8 @@ BLOCK_BYTES = 8 * 2**20
 COPY_FLUSH_CHARS = 2**20
 FETCH_ROWS = 10_000
 WORK_MEM = "256MB"
+# Rows written per statement (whole labels, so it can be more): the import's progress moves once per part.
+PART_ROWS = 200_000
 
 # A field of a verbatim line that matches its pattern here is already what `check_prediction` would make of it, so
 # SQL takes it as it is; every other line goes through `check_prediction` in Python (rare in real files, and exact
@@ -115,7 +117,9 @@ def predictions_copy(
 
 def _drop_temporaries(cursor) -> None:
     # Dropped explicitly: inside an outer transaction ON COMMIT DROP would keep them past this import.
-    cursor.execute("DROP TABLE IF EXISTS lq_stage, lq_odd_line, lq_fix, lq_rows, lq_err, lq_replace, lq_batch")
+    cursor.execute(
+        "DROP TABLE IF EXISTS lq_stage, lq_odd_line, lq_fix, lq_rows, lq_err, lq_replace, lq_label, lq_batch"
+    )
     cursor.execute("DROP SEQUENCE IF EXISTS lq_line")
 
 
@@ -569,13 +573,23 @@ def _write(
     cursor.execute(f"SELECT count(*), count(*) FILTER (WHERE {kept}) FROM lq_rows r WHERE r.err IS NULL", params)
     total, imported = cursor.fetchone()
     progress(total, 0, total)
-    # Batch ids are drawn first, per (label, batch number), so the big insert below only joins to them.
+    # The rows are written a part at a time, whole labels to a part, so that progress moves during the write.
     cursor.execute(
         f"""
+        CREATE TEMP TABLE lq_label AS
+        SELECT label, count(*) AS n,
+               ((sum(count(*)) OVER (ORDER BY label COLLATE "C"))::bigint - count(*)) / %(part_rows)s AS part
+        FROM lq_rows r WHERE {kept} GROUP BY label
+        """,
+        {**params, "part_rows": PART_ROWS},
+    )
+    # Batch ids are drawn first, per (label, batch number), so the big inserts below only join to them.
+    cursor.execute(
+        """
         CREATE TEMP TABLE lq_batch AS
-        SELECT g.label, g.k, nextval(%(batch_seq)s::oid::regclass) AS id
-        FROM (SELECT label, generate_series(0, (count(*) - 1) / %(size)s) AS k
-              FROM lq_rows r WHERE {kept} GROUP BY label ORDER BY label, k) g
+        SELECT l.label, g.k, nextval(%(batch_seq)s::oid::regclass) AS id
+        FROM lq_label l, generate_series(0, (l.n - 1) / %(size)s) AS g(k)
+        ORDER BY l.label, g.k
         """,
         params,
     )
@@ -587,6 +601,10 @@ def _write(
         params,
     )
     batches = cursor.rowcount
+    # Without statistics the planner reads all of lq_rows badly once per part (+30% for a million rows).
+    cursor.execute("ANALYZE lq_rows, lq_label, lq_batch")
+    cursor.execute("SELECT part, sum(n)::bigint FROM lq_label GROUP BY part ORDER BY part")
+    parts = cursor.fetchall()
     cursor.execute("SELECT count(*) FROM lq_replace")
     replacing = cursor.fetchone()[0] > 0
     # Items of a label are shuffled by a seeded hash so that a batch mixes confidence levels. The partition only
@@ -595,27 +613,24 @@ def _write(
         SELECT r.line, r.image, r.label, r.conf * %(factor)s AS conf, r.meta,
                (row_number() OVER (PARTITION BY r.label COLLATE "C"
                                    ORDER BY hashtextextended(r.image, %(seed)s), r.line) - 1) / %(size)s AS k
-        FROM lq_rows r WHERE {kept}
+        FROM lq_rows r JOIN lq_label l ON l.label = r.label
+        WHERE {kept} AND l.part = %(part)s
     """
     if not replacing:
+        statement = f"""
+            WITH v AS ({source}),
+            w AS (SELECT v.*, nextval(%(image_seq)s::oid::regclass) AS image_id, b.id AS batch_id
+                  FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k),
+            images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
+                       SELECT image_id, %(ds)s, image, '', '', meta FROM w)
+            INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
+                                      confirms, disconfirms, tally_stale)
+            SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w
+        """
         with _foreign_keys_by_construction(cursor, dataset):
-            cursor.execute(
-                f"""
-                WITH v AS ({source}),
-                w AS (SELECT v.*, nextval(%(image_seq)s::oid::regclass) AS image_id, b.id AS batch_id
-                      FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k),
-                images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
-                           SELECT image_id, %(ds)s, image, '', '', meta FROM w)
-                INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
-                                          confirms, disconfirms, tally_stale)
-                SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w
-                """,
-                params,
-            )
-        progress(total, imported, total)
+            _write_parts(cursor, statement, params, parts, progress, total)
         return CopyResult(imported, total - imported, batches, 0)
-    cursor.execute(
-        f"""
+    statement = f"""
         WITH v AS ({source}),
         w AS (SELECT v.*, x.prediction_id, x.image_id AS old_image,
                      coalesce(x.image_id, nextval(%(image_seq)s::oid::regclass)) AS image_id,
@@ -631,9 +646,8 @@ def _write(
         INSERT INTO {prediction} (dataset_id, image_id, label, confidence, model_name, top_k, batch_id,
                                   confirms, disconfirms, tally_stale)
         SELECT %(ds)s, image_id, label, conf, %(model)s, '[]', batch_id, 0, 0, false FROM w WHERE prediction_id IS NULL
-        """,
-        params,
-    )
+    """
+    _write_parts(cursor, statement, params, parts, progress, total)
     cursor.execute(
         f"""
         DELETE FROM {batch} b
@@ -642,5 +656,13 @@ def _write(
         """
     )
     cursor.execute(f"SELECT count(*) FROM lq_replace x JOIN lq_rows r USING (line) WHERE {kept}", params)
-    progress(total, imported, total)
     return CopyResult(imported, total - imported, batches, cursor.fetchone()[0])
+
+
+def _write_parts(cursor, statement: str, params: dict, parts: list[tuple[int, int]], progress, total: int) -> None:
+    """Run the write statement for each part of the labels, reporting the rows written after each."""
+    written = 0
+    for part, rows in parts:
+        cursor.execute(statement, {**params, "part": part})
+        written += rows
+        progress(total, written, total)

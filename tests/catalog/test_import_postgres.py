@@ -177,3 +177,43 @@ def test_a_role_that_cannot_skip_key_checks_imports_with_them(unprivileged_role)
     with pytest.raises(RowsRejected) as error:
         predictions_import(dataset_name="pg", stream=io.BytesIO(b"x.jpg,Dog,90\nx.jpg,Cat,80\n"), images_root="/data")
     assert error.value.errors == ["line 2: image 'x.jpg' already appears on line 1"]
+
+
+@pytest.mark.django_db
+def test_rows_are_written_whole_labels_at_a_time_with_progress_after_each_part(monkeypatch):
+    monkeypatch.setattr(pg_import, "PART_ROWS", 100)
+    sizes = {"Ant": 90, "Bee": 120, "Cat": 40, "Dog": 75}
+    data = "".join(f"img/{label}-{i:03d}.jpg,{label},{50 + i % 50}\n" for label, n in sizes.items() for i in range(n))
+    calls = []
+    summary = predictions_import(
+        dataset_name="pg",
+        stream=io.BytesIO(data.encode()),
+        images_root="/data",
+        batch_size=25,
+        progress=lambda validated, imported, total: calls.append((validated, imported, total)),
+    )
+    # Parts start where the rows before them reach a multiple of 100: Ant and Bee (from 0), Cat and Dog (from 210).
+    assert [imported for _, imported, total in calls if total is not None] == [0, 210, 325]
+    assert (summary.imported, summary.batches) == (325, 4 + 5 + 2 + 3)
+    for batch in Batch.objects.all():
+        assert set(batch.predictions.values_list("label", flat=True)) == {batch.label}
+    got = sorted((b.label, b.predictions.count()) for b in Batch.objects.all())
+    expected = sorted((label, min(25, n - k)) for label, n in sizes.items() for k in range(0, n, 25))
+    assert got == expected, "full batches, and one part-filled batch per label at most"
+
+
+@pytest.mark.django_db
+def test_replace_works_part_by_part(monkeypatch):
+    monkeypatch.setattr(pg_import, "PART_ROWS", 10)
+    first = b"".join(b"%02d.jpg,%s,80\n" % (i, b"Dog" if i % 2 else b"Cat") for i in range(40))
+    predictions_import(dataset_name="pg", stream=io.BytesIO(first), images_root="/data")
+    # The even (Cat) images: the first ten become Fox, the other ten stay Cat with a new confidence.
+    second = b"".join(b"%02d.jpg,%s,70\n" % (i, b"Fox" if i < 20 else b"Cat") for i in range(0, 40, 2))
+    summary = predictions_import(dataset_name="pg", stream=io.BytesIO(second), images_root="/data", replace=True)
+    assert (summary.imported, summary.replaced) == (20, 20)
+    rows = Prediction.objects.values_list("image__path", "label", "confidence")
+    got = {path: (label, confidence) for path, label, confidence in rows}
+    assert len(got) == 40
+    assert got["00.jpg"] == ("Fox", 70.0) and got["20.jpg"] == ("Cat", 70.0) and got["01.jpg"] == ("Dog", 80.0)
+    assert not Batch.objects.filter(predictions__isnull=True).exists(), "batches the replace emptied are gone"
+    assert all(p.batch.label == p.label for p in Prediction.objects.select_related("batch"))
