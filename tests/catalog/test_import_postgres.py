@@ -1,8 +1,10 @@
 """The PostgreSQL COPY path of predictions_import says exactly what the Python reader says, block by block."""
 
 import io
+import re
 
 import pytest
+from django.core.management import call_command
 from django.db import ProgrammingError, connection, transaction
 from django.db.models import F
 
@@ -11,6 +13,7 @@ from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import ErrorList, RowsRejected, read_prediction_rows, scale_confidences
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
+from tests.conftest import seed_csv
 
 pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path runs on PostgreSQL only")
 
@@ -217,3 +220,31 @@ def test_replace_works_part_by_part(monkeypatch):
     assert got["00.jpg"] == ("Fox", 70.0) and got["20.jpg"] == ("Cat", 70.0) and got["01.jpg"] == ("Dog", 80.0)
     assert not Batch.objects.filter(predictions__isnull=True).exists(), "batches the replace emptied are gone"
     assert all(p.batch.label == p.label for p in Prediction.objects.select_related("batch"))
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.django_db
+def test_on_a_terminal_the_command_shows_how_far_the_import_got(tmp_path, monkeypatch):
+    from labelqa.catalog.management.commands import import_predictions
+
+    monkeypatch.setattr(pg_import, "BLOCK_BYTES", 4096)  # several blocks read, on PostgreSQL
+    monkeypatch.setattr(import_predictions._TerminalProgress, "INTERVAL_SECONDS", 0)
+    path = tmp_path / "predictions.csv"
+    path.write_bytes(seed_csv({"Dog": 3000, "Cat": 1000}))
+    terminal, stdout = Terminal(), io.StringIO()
+    # Built with its streams, as on a real terminal, where Django paints whatever goes to stderr red.
+    command = import_predictions.Command(stdout=stdout, stderr=terminal, force_color=True)
+    call_command(command, str(path), "--dataset", "tty")
+    shown = terminal.getvalue()
+    assert "rows read" in shown
+    assert re.search(r"\r4,000 of 4,000 rows imported \(\d+ s\)\x1b\[K\n$", shown), shown
+    assert "\x1b[31" not in shown, "progress is not painted as an error"
+    assert stdout.getvalue().startswith("Imported 4000 predictions")
+
+    piped = io.StringIO()  # in a pipe or a log, nothing but the result
+    call_command(import_predictions.Command(stdout=io.StringIO(), stderr=piped), str(path), "--dataset", "piped")
+    assert piped.getvalue() == ""

@@ -1,6 +1,8 @@
+import time
+from contextlib import nullcontext
 from pathlib import Path
 
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS, RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
@@ -53,8 +55,10 @@ class Command(BaseCommand):
             images_root = str(path.resolve().parent)
         if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
+        # A big file takes seconds to minutes: on a terminal, say how far it got (never in logs or pipes).
+        progress = _TerminalProgress(self.stderr) if self.stderr.isatty() and options["verbosity"] > 0 else None
         try:
-            with path.open("rb") as stream:
+            with path.open("rb") as stream, progress or nullcontext():
                 summary = predictions_import(
                     dataset_name=options["dataset"],
                     stream=stream,
@@ -67,6 +71,7 @@ class Command(BaseCommand):
                     file_format=file_format,
                     file_name=path.name,
                     replace=options["replace"],
+                    progress=progress,
                 )
         except RowsRejected as exc:
             hint = ""
@@ -80,3 +85,41 @@ class Command(BaseCommand):
             + (f", replacing {summary.replaced}" if summary.replaced else "")
             + (f" ({summary.skipped_below_min} below --min-confidence skipped)" if summary.skipped_below_min else "")
         )
+
+
+class _TerminalProgress:
+    """Rewrite one line on the terminal with the rows read, then the rows imported, at most five times a second."""
+
+    INTERVAL_SECONDS = 0.2
+
+    def __init__(self, out: OutputWrapper) -> None:
+        self.out = out
+        self.started = time.monotonic()
+        self.shown_at = 0.0
+        self.latest: tuple[int, int, int | None] | None = None
+
+    def __call__(self, validated: int, imported: int, total: int | None) -> None:
+        self.latest = (validated, imported, total)
+        if time.monotonic() - self.shown_at >= self.INTERVAL_SECONDS:
+            self._show()
+
+    def __enter__(self) -> "_TerminalProgress":
+        return self
+
+    def __exit__(self, *exc_info) -> None:
+        # The last figures, and the end of the line, so that what the command prints next has a line of its own.
+        if self.latest is not None:
+            self._show()
+            self.out.write("", style_func=_plain)
+
+    def _show(self) -> None:
+        validated, imported, total = self.latest
+        self.shown_at = time.monotonic()
+        text = f"{validated:,} rows read" if total is None else f"{imported:,} of {total:,} rows imported"
+        # \r goes back to the start of the line and \033[K clears what a longer earlier text left.
+        self.out.write(f"\r{text} ({self.shown_at - self.started:.0f} s)\033[K", style_func=_plain, ending="")
+        self.out.flush()
+
+
+def _plain(text: str) -> str:
+    return text  # progress is not an error: not painted red, as Django paints stderr on a terminal
