@@ -64,7 +64,7 @@ PLAIN_FIELDS = {
 METADATA_FIELD = rb"[^,\n]*"
 
 
-def _odd_line_pattern(names: list[str]) -> re.Pattern[bytes]:
+def odd_line_pattern(names: list[str]) -> re.Pattern[bytes]:
     """Match each whole line (newline included) that is not a plain record with these columns."""
     plain = b",".join(PLAIN_FIELDS.get(name, METADATA_FIELD) for name in names)
     return re.compile(rb"^(?!" + plain + rb"\n)[^\n]*\n", re.MULTILINE)
@@ -198,7 +198,7 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
     meta_names = [n for n in columns or {} if n not in PREDICTION_COLUMNS]
     _create_stage(cursor, meta_names)
     copy_sql = f"COPY lq_stage ({', '.join(names)}) FROM STDIN (FORMAT csv)"
-    odd_line = _odd_line_pattern(names)
+    odd_line = odd_line_pattern(names)
     for block in _blocks(stream, pending):
         verbatim = _verbatim_block(block, len(names) - 1, odd_line)
         if verbatim is None:

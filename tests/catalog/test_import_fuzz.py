@@ -15,7 +15,7 @@ from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from labelqa.catalog.models import Dataset, Image, Prediction
-from labelqa.catalog.pg_import import _odd_line_pattern
+from labelqa.catalog.pg_import import odd_line_pattern
 from labelqa.catalog.rows import (
     NO_ROWS_PROBLEM,
     ErrorList,
@@ -254,7 +254,7 @@ SEED_COLUMNS = ["image", "label", "conf"]
 @example(columns=SEED_COLUMNS, fields={"image": "a.jpg", "label": "Dog", "conf": "1e2"})
 def test_a_line_the_copy_path_takes_as_it_is_is_what_check_prediction_makes_of_it(columns, fields):
     line = ",".join(fields[name] for name in columns).encode() + b"\n"
-    if _odd_line_pattern(columns).match(line):
+    if odd_line_pattern(columns).match(line):
         event("odd: checked in Python")
         return
     event("plain: taken as it is")
