@@ -33,14 +33,14 @@ class ReviewError(Exception):
 
 
 def fill_review_dataset(db: ScratchDatabase, predictions: int) -> None:
-    """Create dataset 'load' with `predictions` images in batches of 25 over 40 labels, with set-based SQL."""
+    """Create dataset 'load' with `predictions` images in full batches over LABELS labels, with set-based SQL."""
     started = time.perf_counter()
     batches = predictions // BATCH_SIZE
     with psycopg.connect(db.url, autocommit=True) as conn:
         conn.execute(
             "INSERT INTO catalog_dataset (name, images_root, batch_size, reviews_per_item, consensus, shuffle_seed,"
-            " created_at) VALUES ('load', %s, 25, 1, 'unanimous', 0, now())",
-            [str(ROOT / "var" / "bench-missing-images")],
+            " created_at) VALUES ('load', %s, %s, 1, 'unanimous', 0, now())",
+            [str(ROOT / "var" / "bench-missing-images"), BATCH_SIZE],
         )
         conn.execute(
             "INSERT INTO review_batch (id, dataset_id, label, reviews_done, created_at)"
@@ -55,9 +55,9 @@ def fill_review_dataset(db: ScratchDatabase, predictions: int) -> None:
         conn.execute(
             "INSERT INTO catalog_prediction (id, dataset_id, image_id, label, confidence, model_name, top_k,"
             " batch_id, confirms, disconfirms, tally_stale)"
-            " SELECT i, 1, i, 'class_' || (((i - 1) / 25 + 1) %% %s), 50 + random() * 50, 'bench', '[]',"
-            " (i - 1) / 25 + 1, 0, 0, false FROM generate_series(1, %s) i",
-            [LABELS, predictions],
+            " SELECT i, 1, i, 'class_' || (((i - 1) / %(size)s + 1) %% %(labels)s), 50 + random() * 50, 'bench',"
+            " '[]', (i - 1) / %(size)s + 1, 0, 0, false FROM generate_series(1, %(n)s) i",
+            {"size": BATCH_SIZE, "labels": LABELS, "n": predictions},
         )
         for table in ("review_batch", "catalog_image", "catalog_prediction"):
             conn.execute(f"SELECT setval(pg_get_serial_sequence('{table}', 'id'), (SELECT max(id) FROM {table}))")
@@ -86,7 +86,7 @@ def free_port() -> int:
 
 
 def start_gunicorn(db: ScratchDatabase, workers: int, threads: int) -> tuple[subprocess.Popen, str]:
-    """Start gunicorn (gthread) on the scratch database; return the process and its base URL once it answers."""
+    """Start gunicorn (gthread, from gunicorn.conf.py) on the database; return it and its base URL once it answers."""
     port = free_port()
     gunicorn = shutil.which("gunicorn", path=str(Path(sys.executable).parent)) or "gunicorn"
     process = subprocess.Popen(
@@ -99,8 +99,6 @@ def start_gunicorn(db: ScratchDatabase, workers: int, threads: int) -> tuple[sub
             str(workers),
             "--threads",
             str(threads),
-            "--worker-class",
-            "gthread",
             "--log-level",
             "warning",
         ],
@@ -152,25 +150,38 @@ def login(base: str, username: str) -> requests.Session:
 
 
 def review_one_batch(
-    session: requests.Session, base: str, think: float, grid_ms: list[float], submit_ms: list[float]
+    session: requests.Session,
+    base: str,
+    think: float,
+    grid_ms: list[float],
+    submit_ms: list[float],
+    lease_ms: list[float] | None = None,
 ) -> int:
     """Lease the next batch, look at it for `think` seconds, submit it with its first image un-checked.
 
-    Appends the latency of next+grid and of the submit; returns how many votes the submit recorded
-    (one per image on the grid). Raises ReviewError when an answer breaks the review flow's contract.
+    Appends the latency of next+grid (of the grid alone when `lease_ms` takes the lease's 302 apart) and of the
+    submit; returns how many votes the submit recorded (one per image on the grid). Raises ReviewError when an
+    answer breaks the review flow's contract.
     """
     started = time.perf_counter()
-    response = session.get(f"{base}/review/next/")
+    if lease_ms is None:
+        response = session.get(f"{base}/review/next/")
+    else:
+        lease = session.get(f"{base}/review/next/", allow_redirects=False)
+        lease_ms.append((time.perf_counter() - started) * 1000)
+        if lease.status_code != 302:
+            raise ReviewError(f"next: {lease.status_code}")
+        started = time.perf_counter()
+        response = session.get(f"{base}{lease.headers['Location']}")
     grid_ms.append((time.perf_counter() - started) * 1000)
     if response.status_code != 200 or "/review/batch/" not in response.url:
         raise ReviewError(f"next: {response.status_code} {response.url}")
     time.sleep(think)
     ids = CHECKBOX.findall(response.text)
-    data = {
-        "csrfmiddlewaretoken": session.cookies["csrftoken"],
-        "lease": LEASE.search(response.text).group(1),
-        "confirm": ids[1:],
-    }
+    token = LEASE.search(response.text)
+    if token is None:
+        raise ReviewError(f"grid: no lease token on {response.url}")
+    data = {"csrfmiddlewaretoken": session.cookies["csrftoken"], "lease": token.group(1), "confirm": ids[1:]}
     started = time.perf_counter()
     posted = session.post(response.url, data, allow_redirects=False)
     submit_ms.append((time.perf_counter() - started) * 1000)

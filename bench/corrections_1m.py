@@ -13,14 +13,10 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-from _scratch import ScratchDatabase  # noqa: E402
-from report_1m import load  # noqa: E402
+from _scratch import ScratchDatabase
+from report_1m import load
 
 
 def timed(function, *args, **kwargs):

@@ -22,7 +22,6 @@ import time
 import psycopg
 from _scratch import ScratchDatabase
 
-DEFAULT_SERVER = "postgres://postgres@127.0.0.1:5432/postgres"
 LABELS = 50
 REVIEWERS = 5
 
@@ -69,8 +68,8 @@ FROM bench_vote AS v JOIN catalog_prediction AS p USING (image_id)
 """
 
 
-def load(url: str, n: int, votes: int) -> int:
-    """Load the dataset with set-based SQL; return the dataset id."""
+def load(url: str, n: int, votes: int) -> None:
+    """Load the dataset 'bench' with set-based SQL."""
     first_votes = min(n, votes)
     with psycopg.connect(url) as conn:
         dataset = conn.execute(
@@ -99,7 +98,6 @@ def load(url: str, n: int, votes: int) -> int:
         conn.commit()
     with psycopg.connect(url, autocommit=True) as conn:
         conn.execute("VACUUM ANALYZE")
-    return dataset
 
 
 def time_reports(dataset_id: int, edges: list[float], rounds: int) -> tuple[list[float], dict]:

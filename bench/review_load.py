@@ -23,8 +23,6 @@ import time
 import requests
 from _review_sessions import (
     BATCH_SIZE,
-    CHECKBOX,
-    LEASE,
     ReviewError,
     add_load_arguments,
     login,
@@ -54,7 +52,7 @@ def review_loop(base, username, deadline, think, grid_ms, submit_ms, errors, bat
         while time.perf_counter() < deadline:
             review_one_batch(session, base, think * rng.uniform(0.5, 1.5), grid_ms, submit_ms)
             batches_done.append(1)
-    except ReviewError as exc:
+    except (ReviewError, requests.RequestException) as exc:
         errors.append(str(exc))
 
 
@@ -75,22 +73,8 @@ def one_at_a_time(base: str, username: str, done: list[int]) -> dict[str, float]
     """Return the median milliseconds of the lease (302), the grid and the submit with nothing else running."""
     session = login(base, username)
     timings: dict[str, list[float]] = {"lease": [], "grid": [], "submit": []}
-
-    def timed(step: str, method: str, url: str, **kwargs):
-        started = time.perf_counter()
-        response = session.request(method, f"{base}{url}", **kwargs)
-        timings[step].append((time.perf_counter() - started) * 1000)
-        return response
-
     for _ in range(ALONE_ROUNDS + 1):  # the first round opens the connection and is not counted
-        url = timed("lease", "GET", "/review/next/", allow_redirects=False).headers["Location"]
-        grid = timed("grid", "GET", url)
-        data = {
-            "csrfmiddlewaretoken": session.cookies["csrftoken"],
-            "lease": LEASE.search(grid.text).group(1),
-            "confirm": CHECKBOX.findall(grid.text)[1:],
-        }
-        timed("submit", "POST", url, data=data, allow_redirects=False)
+        review_one_batch(session, base, 0, timings["grid"], timings["submit"], lease_ms=timings["lease"])
         done.append(1)
     return {step: statistics.median(values[1:]) for step, values in timings.items()}
 

@@ -50,7 +50,7 @@ def live_env(broker_url: str, **overrides: str) -> dict[str, str]:
     return {**os.environ, "DATABASE_URL": database_url(), "CELERY_BROKER_URL": broker_url, **overrides}
 
 
-def wait_until(condition: Callable[[], object], *, timeout: float, what: str, process=None, interval=0.1):
+def wait_until(condition: Callable[[], object], *, timeout: float, what: str, process=None):
     """Poll until `condition()` is truthy and return it; fail naming `what` (and the process's output)."""
     deadline = time.monotonic() + timeout
     while True:
@@ -61,7 +61,7 @@ def wait_until(condition: Callable[[], object], *, timeout: float, what: str, pr
             raise AssertionError(f"{what}: the process exited early ({process.returncode}):\n{output_of(process)}")
         if time.monotonic() > deadline:
             raise AssertionError(f"{what}: not within {timeout} s")
-        time.sleep(interval)
+        time.sleep(0.1)
 
 
 def output_of(process) -> str:
