@@ -6,7 +6,7 @@ PIP := $(VENV)/bin/pip
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/labelqa
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 
-.PHONY: install system-deps demo test lint bench
+.PHONY: install system-deps demo test lint
 
 install: system-deps $(VENV)/.installed
 
@@ -36,6 +36,3 @@ test: install
 
 lint:
 	$(VENV)/bin/ruff check .
-
-bench:
-	$(PY) bench/classify.py
