@@ -421,8 +421,10 @@ def image_thumbnail(image: Image) -> tuple[bytes, str]:
     """Return the image's cached thumbnail, making and caching it first if needed; a placeholder if unusable."""
     if image.thumbnail and (cached := storage.thumbnail_read(image.thumbnail)) is not None:
         return cached, "image/webp"
+    stored = (image.thumbnail, image.problem)
     data = _thumbnail_store(image, image.dataset.images_root)
-    image.save(update_fields=["thumbnail", "problem"])
+    if (image.thumbnail, image.problem) != stored:  # a flagged image shown again changes nothing: no write
+        image.save(update_fields=["thumbnail", "problem"])
     return (data, "image/webp") if data is not None else (PLACEHOLDER_SVG, "image/svg+xml")
 
 

@@ -8,7 +8,9 @@ import time
 
 import boto3
 import pytest
+from django.db import connection
 from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
 from labelqa.catalog import storage
@@ -83,6 +85,9 @@ def test_an_s3_dataset_imports_and_its_images_show_as_thumbnails(s3, reviewer):
     assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
     bad.refresh_from_db()
     assert "not an image" in bad.problem
+    with CaptureQueriesContext(connection) as queries:  # shown again: the flag is already there, nothing to write
+        assert client.get(f"/datasets/images/{bad.pk}/thumbnail/")["Content-Type"] == "image/svg+xml"
+    assert not [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
 
 
 @pytest.mark.django_db
@@ -96,6 +101,7 @@ def test_images_need_a_signed_in_user_with_a_role(s3, pets):
 def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint, settings, admin_user, eager_celery):
     from django.core.files.uploadedfile import SimpleUploadedFile
 
+    from labelqa.catalog.imports import UPLOAD_PREFIX
     from labelqa.catalog.models import ImportJob, Prediction
 
     s3.create_bucket(Bucket="uploads")
@@ -121,4 +127,6 @@ def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint,
     job = ImportJob.objects.get()
     assert response.status_code == 302 and job.status == ImportJob.Status.DONE, job.errors
     assert Prediction.objects.filter(dataset__name="s3upload").count() == 2
-    assert s3.list_objects_v2(Bucket="uploads")["KeyCount"] == 0, "the upload is deleted from S3 once imported"
+    # Only the upload: the bucket is also the default storage, where the import's thumbnails go.
+    uploads = s3.list_objects_v2(Bucket="uploads", Prefix=f"{UPLOAD_PREFIX}/")
+    assert uploads["KeyCount"] == 0, "the upload is deleted from S3 once imported"
