@@ -12,6 +12,7 @@ from django.utils import timezone
 from labelqa.catalog.jobs import job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
+from labelqa.catalog.storage import is_s3
 from worker.sources import full_key, list_images, read_image_bytes
 
 log = logging.getLogger("labelqa")
@@ -22,7 +23,7 @@ def classification_start(
     *, dataset_name: str, source: str, model: str | None = None, batch_size: int | None = None
 ) -> ClassificationRun:
     """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit."""
-    if not source.startswith("s3://") and not Path(source).is_dir():
+    if not is_s3(source) and not Path(source).is_dir():
         raise ValueError(f"{source} is not a directory on the server; give a folder or s3://bucket/prefix")
     with transaction.atomic():
         dataset = dataset_get_or_create(name=dataset_name, images_root=source)

@@ -3,14 +3,15 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from labelqa.catalog.imports import IMPORT_OPTIONS
-from labelqa.catalog.rows import CONFIDENCE_SCALES
+from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
 
-FORMAT_CHOICES = [
-    ("auto", "Detect from the file"),
-    ("csv", "CSV: seed image,label,confidence (headerless) or with a header row"),
-    ("jsonl", "JSON Lines"),
-    ("gt", "Ground Truth input (JSON array, s3_image_url)"),
-]
+FORMAT_LABELS = {
+    "auto": "Detect from the file",
+    "csv": "CSV: seed image,label,confidence (headerless) or with a header row",
+    "jsonl": "JSON Lines",
+    "gt": "Ground Truth input (JSON array, s3_image_url)",
+}
+FORMAT_CHOICES = [(name, FORMAT_LABELS[name]) for name in PREDICTION_FORMATS]  # a new format needs its label
 
 
 def too_large_message(command: str = "import_predictions") -> str:

@@ -50,6 +50,10 @@ class Dataset(models.Model):
         return self.name
 
 
+# The bulk importer recognises a repeated image by this constraint's name.
+IMAGE_PATH_UNIQUE = "image_unique_path_per_dataset"
+
+
 class Image(models.Model):
     # No index of its own: the unique (dataset, path) constraint leads with it, and every index costs the bulk import.
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images", db_index=False)
@@ -59,7 +63,7 @@ class Image(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["dataset", "path"], name="image_unique_path_per_dataset")]
+        constraints = [models.UniqueConstraint(fields=["dataset", "path"], name=IMAGE_PATH_UNIQUE)]
 
     def __str__(self) -> str:
         return self.path

@@ -25,7 +25,7 @@ from typing import IO, Any
 
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 
-from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.models import IMAGE_PATH_UNIQUE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     MAX_REPORTED_ERRORS,
     NO_ROWS_PROBLEM,
@@ -512,8 +512,6 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
 
 
 # Writing
-
-IMAGE_PATH_UNIQUE = "image_unique_path_per_dataset"
 
 
 def _write_or_name_duplicates(write: Callable[[], CopyResult], validate: Callable[..., float]) -> CopyResult:

@@ -47,7 +47,7 @@ def _datasets(request: HttpRequest, handler: SizeLimitedUploadHandler) -> HttpRe
         "classify_form": ClassifyForm(),
         "datasets": selectors.datasets_overview(),
         "runs": ClassificationRun.objects.select_related("dataset")[:10],
-        "imports": ImportJob.objects.all()[:10],
+        "imports": ImportJob.objects.defer("errors", "options")[:10],  # the list shows neither
         "max_upload": settings.LABELQA_MAX_UPLOAD_BYTES,
     }
     return render(request, "catalog/datasets.html", context)

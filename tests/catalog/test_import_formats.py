@@ -271,5 +271,5 @@ def test_replace_refuses_items_with_votes_and_keeps_the_votes(pets, reviewer):
 def test_replace_through_the_command_says_how_many_were_replaced(pets, tmp_path, capsys):
     path = write(tmp_path, "images/fox-0000.jpg,Dog,90\nimages/fox-9999.jpg,Fox,90\n", "p.csv")
     call_command("import_predictions", str(path), "--dataset", "pets", "--images-root", pets.images_root, "--replace")
-    assert "Imported 2 predictions" in capsys.readouterr().out
+    assert "Imported 2 predictions into 'pets' in " in (out := capsys.readouterr().out) and ", replacing 1" in out
     assert Prediction.objects.get(image__path="images/fox-0000.jpg").label == "Dog"

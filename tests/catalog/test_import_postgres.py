@@ -15,7 +15,10 @@ from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
 from tests.conftest import seed_csv
 
-pytestmark = pytest.mark.skipif(connection.vendor != "postgresql", reason="the COPY path runs on PostgreSQL only")
+
+@pytest.fixture(autouse=True)
+def on_postgresql():
+    assert connection.vendor == "postgresql", "the COPY path runs on PostgreSQL only; make test uses it"
 
 
 def counts() -> tuple[int, int, int, int]:
