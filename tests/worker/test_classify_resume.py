@@ -1,10 +1,8 @@
 """A classifier run killed halfway (SIGKILL) resumes without duplicates; the admin page shows its progress."""
 
-import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import numpy as np
@@ -18,8 +16,8 @@ from labelqa.catalog.classification import SAVE_EVERY, classification_execute
 from labelqa.catalog.jobs import LOCK_NAMESPACES
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from tests.conftest import PASSWORD
+from tests.live import ROOT, live_env, wait_until
 
-ROOT = Path(__file__).resolve().parents[2]
 IMAGES = SAVE_EVERY * 3
 
 
@@ -33,26 +31,16 @@ def write_images(folder: Path, count: int) -> None:
 @pytest.mark.live
 @pytest.mark.django_db(transaction=True)
 def test_a_run_killed_halfway_resumes_and_classifies_every_image_once(tmp_path, admin_user):
-    assert connection.vendor == "postgresql", "a second process must see the test database (make test uses PostgreSQL)"
     write_images(tmp_path, IMAGES)
-    db = connection.settings_dict
-    env = {
-        **os.environ,
-        "DATABASE_URL": f"postgres://{db['USER']}@{db['HOST']}:{db['PORT']}/{db['NAME']}",
-        "CELERY_BROKER_URL": "",  # in-process, so the kill hits the classifier itself
-    }
     process = subprocess.Popen(
         [sys.executable, "manage.py", "classify", "--dataset", "killed", "--images", str(tmp_path)],
         cwd=ROOT,
-        env=env,
+        env=live_env(""),  # no broker: in-process, so the kill hits the classifier itself
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )
-    deadline = time.monotonic() + 120
-    while not Image.objects.filter(dataset__name="killed").exists():
-        assert process.poll() is None, "classify ended before it could be killed"
-        assert time.monotonic() < deadline, "no chunk was saved within 120 s"
-        time.sleep(0.1)
+    saved_a_chunk = Image.objects.filter(dataset__name="killed").exists
+    wait_until(saved_a_chunk, timeout=120, what="classify saving its first chunk", process=process)
     process.send_signal(signal.SIGKILL)
     process.wait()
 
