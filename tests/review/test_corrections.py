@@ -172,7 +172,7 @@ def test_a_typed_label_is_tidied_and_takes_the_spelling_already_in_use(pets, rev
     assert answer(reviewer2, pets, "golden   retriever")
     third = make_user("erin", "reviewer")
     corrections_open(dataset=pets, corrections_per_item=2)
-    answer(third, pets, "Golden Retriever")
+    assert answer(third, pets, "Golden Retriever")
     assert set(Correction.objects.values_list("label", flat=True)) == {"Cat", "golden retriever"}
 
 
@@ -192,7 +192,7 @@ def test_an_empty_or_too_long_label_is_refused_and_the_lease_kept(pets, reviewer
 
 @pytest.mark.django_db
 def test_the_corrected_label_is_the_most_common_answer_and_a_tie_is_unresolved(pets):
-    agreed, tied = disconfirm(pets, [dog(2), dog(1)])
+    agreed, _tied = disconfirm(pets, [dog(2), dog(1)])
     corrections_open(dataset=pets, corrections_per_item=3)
     answers = {"r1": ("Cat", "Cat"), "r2": ("Cat", "Fox"), "r3": ("Fox", None)}
     for name, labels in answers.items():
@@ -204,7 +204,6 @@ def test_the_corrected_label_is_the_most_common_answer_and_a_tie_is_unresolved(p
                 answer(user, pets, skip=True)
     # dog 2 (served first): Cat, Cat, Fox; dog 1: Cat, Fox and a skip.
     assert agreed_corrections(pets) == {agreed: "Cat"}
-    assert tied not in agreed_corrections(pets)
 
 
 @pytest.mark.django_db
@@ -222,7 +221,7 @@ def test_answers_of_an_excluded_reviewer_do_not_count(pets, admin_user):
 
 @pytest.mark.django_db
 def test_the_overview_counts_progress_and_lists_the_latest_answers_first(pets, reviewer, reviewer2):
-    agreed, tied, untouched = disconfirm(pets, [dog(2), dog(1), dog(3)])
+    agreed, tied, _untouched = disconfirm(pets, [dog(2), dog(1), dog(3)])
     corrections_open(dataset=pets, corrections_per_item=2)
     for user, labels in ((reviewer, ("Cat", "Cat")), (reviewer2, ("Cat", "Fox"))):
         for label in labels:
@@ -235,7 +234,6 @@ def test_the_overview_counts_progress_and_lists_the_latest_answers_first(pets, r
         (tied, [("Cat", 1), ("Fox", 1)], ""),
         (agreed, [("Cat", 2)], "Cat"),
     ]
-    assert untouched not in {i["prediction"].pk for i in overview["items"]}
 
 
 @pytest.mark.django_db

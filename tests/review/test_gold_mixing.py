@@ -7,7 +7,6 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from labelqa.analytics.stats import wilson_interval
 from labelqa.catalog.models import Prediction
 from labelqa.catalog.services import predictions_import
 from labelqa.review.gold import gold_count_for, gold_mark
@@ -74,7 +73,6 @@ def test_a_grid_gets_gold_of_its_own_label_at_the_rate(dogs, reviewer):
     gold = set(LeasedGold.objects.filter(lease=lease).values_list("prediction_id", flat=True))
     # 20 batch images at 0.2 want exactly 5 gold images (5 of 25), all Dog though Cat gold exists too.
     assert len(gold) == 5 and gold <= dog_gold()
-    assert Prediction.objects.filter(batch=lease.batch).count() == 20
 
 
 def test_no_gold_is_mixed_in_when_the_rate_is_zero(dogs, reviewer):
@@ -169,7 +167,7 @@ def test_gold_accuracy_counts_right_and_wrong_answers(graded, dogs, reviewer, re
     alice, bob = accuracy[reviewer.pk], accuracy[reviewer2.pk]
     assert (alice["answered"], alice["correct"], alice["accuracy"]) == (5, 4, 0.8)
     assert (bob["answered"], bob["correct"], bob["accuracy"]) == (5, 5, 1.0)
-    assert alice["ci95"] == wilson_interval(4, 5) and alice["ci95"][0] == pytest.approx(0.376, abs=1e-3)
+    assert alice["ci95"] == (pytest.approx(0.376, abs=1e-3), pytest.approx(0.964, abs=1e-3))  # Wilson, 4 of 5
 
 
 def test_votes_cast_before_an_item_became_gold_are_not_graded(graded, dogs, reviewer):
