@@ -1,14 +1,12 @@
 """Correction pass pages: reviewers name the right class of disconfirmed images; admins open and follow the pass."""
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods
 
 from labelqa.catalog.models import Dataset
+from labelqa.catalog.picking import dataset_picked, url_with_dataset
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import corrections
 from labelqa.review.correction_forms import CorrectionPassForm
@@ -24,7 +22,7 @@ def correct(request: HttpRequest) -> HttpResponse:
     dataset = get_object_or_404(Dataset, name=name) if name else None
     if request.method == "POST":
         _answer(request)
-        return redirect(_url("review:correct", dataset))
+        return redirect(url_with_dataset("review:correct", dataset))
     correction = corrections.correction_lease(reviewer=request.user, dataset=dataset)
     if correction is None:
         return render(request, "review/correct_empty.html", {"dataset": dataset})
@@ -62,9 +60,7 @@ def correction_pass(request: HttpRequest) -> HttpResponse:
     """Open or close a dataset's correction pass, and show how far it got with the latest answers."""
     if request.method == "POST":
         return _switch(request)
-    datasets = Dataset.objects.order_by("name")
-    name = request.GET.get("dataset")
-    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    datasets, dataset = dataset_picked(request.GET.get("dataset"))
     context = {"datasets": datasets, "dataset": dataset}
     if dataset is not None:
         context["overview"] = corrections.correction_overview(dataset)
@@ -80,7 +76,7 @@ def _switch(request: HttpRequest) -> HttpResponse:
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
         messages.error(request, f"Nothing changed. {problems}")
-        return redirect(_url("review:correction_pass", dataset))
+        return redirect(url_with_dataset("review:correction_pass", dataset))
     data = form.cleaned_data
     if data["action"] == "open":
         try:
@@ -98,9 +94,4 @@ def _switch(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"The correction pass of {dataset.name} is closed; its answers are kept.")
     else:
         messages.info(request, f"The correction pass of {dataset.name} was not open.")
-    return redirect(_url("review:correction_pass", dataset))
-
-
-def _url(name: str, dataset: Dataset | None) -> str:
-    url = reverse(name)
-    return f"{url}?{urlencode({'dataset': dataset.name})}" if dataset is not None else url
+    return redirect(url_with_dataset("review:correction_pass", dataset))

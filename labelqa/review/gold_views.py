@@ -1,16 +1,14 @@
 """Admin pages for gold items: the list with its CSV upload and rate, and marking single images."""
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
+from labelqa.catalog.picking import dataset_picked, url_with_dataset
 from labelqa.catalog.rows import RowsRejected
 from labelqa.permissions import admin_required
 from labelqa.review.gold import gold_import, gold_mark, gold_rate_set, gold_unmark
@@ -20,17 +18,11 @@ from labelqa.review.gold_selectors import gold_items
 GOLD_SHOWN = 200
 
 
-def _gold_url(dataset: Dataset) -> str:
-    return f"{reverse('review:gold')}?{urlencode({'dataset': dataset.name})}"
-
-
 @admin_required
 @require_http_methods(["GET", "POST"])
 def gold(request: HttpRequest) -> HttpResponse:
     """List a dataset's gold items with how reviewers did on each; POST imports a CSV image,truth."""
-    datasets = Dataset.objects.order_by("name")
-    name = request.POST.get("dataset") or request.GET.get("dataset")
-    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    datasets, dataset = dataset_picked(request.POST.get("dataset") or request.GET.get("dataset"))
     upload = GoldUploadForm(request.POST or None, request.FILES or None)
     errors: list[str] = []
     if request.method == "POST" and dataset is not None and upload.is_valid():
@@ -42,7 +34,7 @@ def gold(request: HttpRequest) -> HttpResponse:
             errors = [str(exc)]
         else:
             messages.success(request, f"Marked {count} images of {dataset.name} as gold.")
-            return redirect(_gold_url(dataset))
+            return redirect(url_with_dataset("review:gold", dataset))
     context = {"datasets": datasets, "dataset": dataset, "upload": upload, "errors": errors}
     if dataset is not None:
         items, total = gold_items(dataset, limit=GOLD_SHOWN)
@@ -58,14 +50,14 @@ def gold_rate(request: HttpRequest) -> HttpResponse:
     form = GoldRateForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The gold rate was not changed: {' '.join(form.errors['rate'])}")
-        return redirect(_gold_url(dataset))
+        return redirect(url_with_dataset("review:gold", dataset))
     try:
         gold_rate_set(dataset=dataset, rate=form.cleaned_data["rate"])
     except ValidationError as exc:
         messages.error(request, f"The gold rate was not changed: {' '.join(exc.messages)}")
     else:
         messages.success(request, f"Gold now fills {dataset.gold_rate:.0%} of each {dataset.name} grid.")
-    return redirect(_gold_url(dataset))
+    return redirect(url_with_dataset("review:gold", dataset))
 
 
 @admin_required
@@ -97,4 +89,4 @@ def gold_mark_view(request: HttpRequest) -> HttpResponse:
     safe = url_has_allowed_host_and_scheme(back, allowed_hosts={request.get_host()}, require_https=request.is_secure())
     if back and safe:
         return redirect(back)
-    return redirect(_gold_url(prediction.dataset))
+    return redirect(url_with_dataset("review:gold", prediction.dataset))

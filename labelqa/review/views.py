@@ -10,6 +10,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
+from labelqa.catalog.picking import dataset_picked, url_with_dataset
 from labelqa.parsing import parse_id
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import corrections, selectors, services
@@ -98,9 +99,7 @@ def _with_queue(url: str, params) -> str:
 @admin_required
 def quality(request: HttpRequest) -> HttpResponse:
     """Show each reviewer's workload, speed, agreement and gold accuracy on one dataset, with its Fleiss' kappa."""
-    datasets = Dataset.objects.order_by("name")
-    name = request.GET.get("dataset")
-    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
+    datasets, dataset = dataset_picked(request.GET.get("dataset"))
     context = {"datasets": datasets, "dataset": dataset}
     if dataset is not None:
         services.tallies_refresh(dataset_id=dataset.pk)
@@ -124,4 +123,4 @@ def exclusion(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{reviewer.username}'s votes on {dataset.name} count again.")
     else:
         messages.error(request, "Choose Exclude or Include for a reviewer.")
-    return redirect(f"{reverse('review:quality')}?{urlencode({'dataset': dataset.name})}")
+    return redirect(url_with_dataset("review:quality", dataset))
