@@ -23,9 +23,10 @@ from labelqa.analytics.selectors import (
 from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import REVIEW_MARGIN, bucket_reviews_needed
 from labelqa.catalog.models import Consensus, Dataset
+from labelqa.catalog.picking import dataset_picked
 from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
-from labelqa.review.selectors import stale_tally_count
+from labelqa.review.services import tallies_refresh
 
 
 def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, dict | None]:
@@ -43,12 +44,10 @@ def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, d
 @require_GET
 @analytics_required
 def index(request: HttpRequest) -> HttpResponse:
-    datasets = Dataset.objects.all()
-    name = request.GET.get("dataset")
-    dataset = get_object_or_404(Dataset, name=name) if name else datasets.first()
-    # Counted before the report, which recounts stale tallies itself: a count here means the background
-    # aggregation is behind (no worker, or the broker is down) and what it derives may lag.
-    stale_tallies = stale_tally_count(dataset) if dataset else 0
+    datasets, dataset = dataset_picked(request.GET.get("dataset"))
+    # Recounted before the report: a count here means the background aggregation is behind (no worker, or the
+    # broker is down) and what it derives, such as batch priorities, may lag.
+    stale_tallies = tallies_refresh(dataset_id=dataset.pk) if dataset else 0
     form, report = _report(request, dataset) if dataset else (ReportParamsForm(), None)
     context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report, "stale_tallies": stale_tallies}
     if report is not None:

@@ -8,7 +8,7 @@ PER_ITEM = CorrectionPass._meta.get_field("corrections_per_item")
 
 
 class CorrectionPassForm(forms.Form):
-    dataset = forms.CharField(max_length=100)
+    # The dataset comes from the POST by name and is looked up (404 when unknown) before the form is read.
     action = forms.ChoiceField(choices=[("open", "Open"), ("close", "Close")])
     corrections_per_item = forms.IntegerField(
         required=False, min_value=1, max_value=25, label="Answers per image", help_text=PER_ITEM.help_text

@@ -102,21 +102,20 @@ def gold_count_for(batch_images: int, rate: float, draw: float) -> int:
     return max(0, min(count, MAX_GRID_IMAGES - batch_images))
 
 
-def gold_attach(*, lease: Lease, dataset: Dataset) -> list[int]:
-    """Mix gold items of the batch's label into a new lease at the dataset's rate; return their ids.
+def gold_attach(*, lease: Lease, dataset: Dataset) -> None:
+    """Mix gold items of the batch's label into a new lease at the dataset's rate.
 
     Called inside the leasing transaction. Two tabs of one reviewer leasing at once may pick the same item:
     the unique constraint keeps it on one lease only.
     """
     if dataset.gold_rate <= 0:
-        return []
+        return
     batch_images = Prediction.objects.filter(batch_id=lease.batch_id).count()
     wanted = gold_count_for(batch_images, dataset.gold_rate, random.random())
     if wanted == 0:
-        return []
-    ids = list(gold_candidates(reviewer=lease.reviewer, dataset=dataset, label=lease.batch.label)[:wanted])
+        return
+    ids = gold_candidates(reviewer=lease.reviewer, dataset=dataset, label=lease.batch.label)[:wanted]
     LeasedGold.objects.bulk_create(
         [LeasedGold(lease=lease, prediction_id=pid, reviewer_id=lease.reviewer_id) for pid in ids],
         ignore_conflicts=True,
     )
-    return ids

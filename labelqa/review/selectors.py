@@ -153,17 +153,10 @@ def excluded_reviewers(dataset: Dataset | int) -> QuerySet:
     return ReviewerExclusion.objects.filter(dataset_id=dataset_id).values("reviewer_id")
 
 
-def aggregated_votes(dataset: Dataset | int) -> QuerySet:
+def aggregated_votes(dataset: Dataset) -> QuerySet:
     """Return the dataset's votes that count towards tallies and consensus: those of non-excluded reviewers."""
-    dataset_id = dataset if isinstance(dataset, int) else dataset.pk
-    excluded = excluded_reviewers(dataset_id)
-    return Vote.objects.filter(prediction__dataset_id=dataset_id).exclude(reviewer_id__in=excluded)
-
-
-def stale_tally_count(dataset: Dataset | int) -> int:
-    """Return how many of the dataset's images have votes that the aggregation worker has not counted yet."""
-    dataset_id = dataset if isinstance(dataset, int) else dataset.pk
-    return Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True).count()
+    excluded = excluded_reviewers(dataset.pk)
+    return Vote.objects.filter(prediction__dataset_id=dataset.pk).exclude(reviewer_id__in=excluded)
 
 
 def datasets_with_stale_tallies() -> list[int]:
