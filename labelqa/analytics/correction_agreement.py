@@ -8,8 +8,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
-MAX_LABEL_LENGTH = 200  # Prediction.label's column
-
 
 def tidy_label(text: str) -> str:
     """Return a typed label with its whitespace trimmed and runs of it collapsed to one space.
@@ -25,7 +23,7 @@ def agreed_label(answers: Mapping[str, int] | Iterable[str]) -> str:
     `answers` is either the labels themselves or a mapping of label to how many reviewers gave it.
     Empty labels (skips) are not answers.
     """
-    counts = Counter(dict(answers)) if isinstance(answers, Mapping) else Counter(answers)
+    counts = Counter(answers)  # a mapping's values are taken as the counts
     counts.pop("", None)
     counts = +counts  # drops labels counted zero times
     ranked = counts.most_common(2)

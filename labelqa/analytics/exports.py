@@ -7,11 +7,10 @@ import io
 import json
 from collections.abc import Iterator
 
-from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
+from labelqa.analytics.selectors import dawid_skene_statuses
 from labelqa.analytics.stats import consensus_status
 from labelqa.catalog.models import Consensus, Dataset, Prediction
 from labelqa.review.corrections import agreed_corrections
-from labelqa.review.selectors import aggregated_votes
 from labelqa.review.services import tallies_refresh
 
 # DESIGN.md's columns in their order; later additions go at the end so positional readers keep working.
@@ -25,10 +24,8 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
     """
     policy = consensus or dataset.consensus
     tallies_refresh(dataset_id=dataset.pk)
-    posterior: dict[int, float] = {}
-    if policy == Consensus.DAWID_SKENE:
-        votes = aggregated_votes(dataset).values_list("prediction_id", "reviewer_id", "confirm")
-        posterior = dawid_skene(list(votes.iterator(chunk_size=20000))).item_posterior
+    # The analytics page's cached result when the votes have not changed since.
+    status_of = dawid_skene_statuses(dataset) if policy == Consensus.DAWID_SKENE else {}
     corrected = agreed_corrections(dataset)
     rows = (
         Prediction.objects.filter(dataset=dataset)
@@ -37,7 +34,7 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
     )
     for pid, path, label, confidence, confirms, disconfirms in rows.iterator(chunk_size=5000):
         if policy == Consensus.DAWID_SKENE:
-            status = dawid_skene_status(posterior[pid]) if pid in posterior else "unreviewed"
+            status = status_of.get(pid, "unreviewed")
         else:
             status = consensus_status(confirms, disconfirms, policy)
         yield {

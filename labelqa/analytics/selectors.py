@@ -217,7 +217,7 @@ def _inside_bin(value: float, index: int, n_bins: int) -> float:
 
 
 def _dawid_skene_outcomes(dataset: Dataset, predictions: QuerySet) -> tuple[list[float], list[bool]]:
-    status_of = _dawid_skene_statuses(dataset)
+    status_of = dawid_skene_statuses(dataset)
     confidences, correct = [], []
     for pid, confidence in predictions.values_list("id", "confidence").iterator(chunk_size=20000):
         status = status_of.get(pid)
@@ -274,7 +274,7 @@ def _fetch_aggregate(queryset: QuerySet) -> list[tuple]:
 
 def _dawid_skene_cells(dataset, in_range, edges):
     """Cells under Dawid–Skene: statuses come from posteriors over all of the dataset's votes."""
-    status_of = _dawid_skene_statuses(dataset)
+    status_of = dawid_skene_statuses(dataset)
     cells: dict[tuple[str, int], list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0])
     levels_acc: dict[tuple[str, float], list[int]] = defaultdict(lambda: [0, 0, 0])
     for pid, label, confidence in in_range.values_list("id", "label", "confidence").iterator(chunk_size=20000):
@@ -294,10 +294,11 @@ def _dawid_skene_cells(dataset, in_range, edges):
     return [(label, b, *counts) for (label, b), counts in cells.items()], dict(levels)
 
 
-def _dawid_skene_statuses(dataset: Dataset) -> dict[int, str]:
+def dawid_skene_statuses(dataset: Dataset) -> dict[int, str]:
     """Return confirmed or disconfirmed per reviewed prediction, from Dawid–Skene over all the dataset's votes.
 
-    The analytics page, its charts and the class pages each need it: computed once per state of the votes.
+    The analytics page, its charts, the class pages and the labels export need it: computed once per state of
+    the votes.
     """
     excluded = ",".join(map(str, sorted(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))))
     return computed_from_votes(

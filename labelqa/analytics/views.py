@@ -58,7 +58,9 @@ def index(request: HttpRequest) -> HttpResponse:
             **_sort_heads(request, report),
             calibration=calibration_for_dataset(dataset, consensus=report["consensus"]),
         )
-    context.update(query=request.GET.urlencode(), params=_params_query(request))
+    context.update(
+        query=request.GET.urlencode(), params=_params_query(request), margin_points=round(100 * REVIEW_MARGIN)
+    )
     return render(request, "analytics/index.html", context)
 
 

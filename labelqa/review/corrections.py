@@ -23,9 +23,10 @@ from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelqa.analytics.correction_agreement import MAX_LABEL_LENGTH, agreed_label, tidy_label
+from labelqa.analytics.correction_agreement import agreed_label, tidy_label
 from labelqa.analytics.selectors import disconfirmed_filter
 from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.rows import MAX_LABEL_LENGTH
 from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Correction, CorrectionPass
 from labelqa.review.selectors import excluded_reviewers

@@ -49,32 +49,6 @@ def png_of(response) -> PILImage.Image:
     return image
 
 
-URLS = [
-    lambda: reverse("analytics:class", args=["pets", "Dog"]),
-    lambda: reverse("analytics:calibration", args=["pets"]),
-    lambda: reverse("analytics:threshold", args=["pets"]) + "?label=Dog",
-]
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_it_refuses_reviewers(client, reviewer, pets, url):
-    client.force_login(reviewer)
-    assert client.get(url()).status_code == 403
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_it_sends_anonymous_users_to_the_login_page(client, pets, url):
-    response = client.get(url())
-    assert response.status_code == 302
-    assert response["Location"].startswith(reverse("login"))
-
-
-@pytest.mark.parametrize("url", URLS)
-def test_it_serves_admins(client, admin_user, pets, url):
-    client.force_login(admin_user)
-    assert client.get(url()).status_code == 200
-
-
 def test_the_index_links_each_class_to_its_page(scientist_client, reviewed_pets):
     html = scientist_client.get(reverse("analytics:index")).content.decode()
     for label in ("Dog", "Cat", "Fox"):
