@@ -237,5 +237,6 @@ def dataset_agreement(dataset: Dataset) -> dict:
         .annotate(items=Count("id"))
         .order_by()
     )
-    counts = [(c, d) for c, d, items in groups for _ in range(items)]
-    return {"kappa": fleiss_kappa(counts), "items": len(counts)}
+    groups = list(groups)
+    kappa = fleiss_kappa([(c, d) for c, d, _ in groups], weights=[items for *_, items in groups])
+    return {"kappa": kappa, "items": sum(items for *_, items in groups)}

@@ -34,3 +34,10 @@ def test_undefined_without_pairs_or_with_one_category_only(counts):
 def test_negative_counts_are_refused():
     with pytest.raises(ValueError, match="negative"):
         fleiss_kappa([(-1, 2)])
+
+
+def test_grouped_counts_with_weights_give_the_kappa_of_the_items_spelled_out():
+    items = [(2, 1)] * 3 + [(3, 0)] * 5 + [(1, 2)] + [(0, 3)] * 2 + [(1, 0)] * 4
+    grouped = [(2, 1), (3, 0), (1, 2), (0, 3), (1, 0)]
+    assert fleiss_kappa(grouped, weights=[3, 5, 1, 2, 4]) == pytest.approx(fleiss_kappa(items))
+    assert fleiss_kappa(grouped, weights=[3, 5, 1, 2, 4]) != pytest.approx(fleiss_kappa(grouped))
