@@ -50,6 +50,13 @@ class GoldItemAdmin(admin.ModelAdmin):
     search_fields = ["prediction__image__path", "truth"]
     raw_id_fields = ["prediction"]
 
+    # The admin's own form would skip the truth-implies-verdict rule that gold_mark applies.
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
 
 @admin.register(CorrectionPass)
 class CorrectionPassAdmin(admin.ModelAdmin):

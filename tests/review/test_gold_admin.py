@@ -181,3 +181,16 @@ def test_the_django_admin_actions_mark_predictions_right_or_wrong(admin_client, 
         (dogs[1], "Dog", True),
         (dogs[2], "", False),
     ]
+
+
+@pytest.mark.django_db
+def test_the_django_admin_lists_and_deletes_gold_but_cannot_make_or_edit_it(client, django_user_model, pets):
+    # Its form would skip the rule that the truth implies the verdict; the gold page and the import apply it.
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+    prediction = pets.predictions.first()
+    gold = GoldItem.objects.create(prediction=prediction, truth=prediction.label, expect_confirm=True)
+    assert client.get("/admin/review/golditem/").status_code == 200
+    assert client.get("/admin/review/golditem/add/").status_code == 403
+    change = f"/admin/review/golditem/{gold.pk}/change/"
+    assert client.post(change, {"truth": "Fox", "expect_confirm": "on"}).status_code == 403
+    assert client.get(f"/admin/review/golditem/{gold.pk}/delete/").status_code == 200
