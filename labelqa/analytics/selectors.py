@@ -14,7 +14,7 @@ from labelqa.analytics.consensus import dawid_skene, dawid_skene_status
 from labelqa.analytics.report import build_report
 from labelqa.analytics.stats import bucket_index, calibration, threshold_curve, validate_edges
 from labelqa.catalog.models import Consensus, Dataset, Prediction
-from labelqa.review.selectors import aggregated_votes, computed_from_votes, excluded_reviewers
+from labelqa.review.selectors import aggregated_votes, computed_from_votes, excluded_reviewers, tally_status_filters
 from labelqa.review.services import tallies_refresh
 
 DEFAULT_EDGES = (80, 85, 90, 95, 100)
@@ -34,25 +34,9 @@ def _bucket_expression(edges: Sequence[float]) -> Case:
     )
 
 
-def _status_filters(policy: str) -> dict[str, Q]:
-    """Conditions on an image's tally for reviewed, confirmed, disconfirmed and split under `policy`."""
-    c, d = F("confirms"), F("disconfirms")
-    if policy == Consensus.UNANIMOUS:
-        confirmed = Q(confirms__gt=0, disconfirms=0)
-        disconfirmed = Q(disconfirms__gt=0, confirms=0)
-    elif policy == Consensus.MAJORITY:
-        confirmed = Q(confirms__gt=d)
-        disconfirmed = Q(disconfirms__gt=c)
-    else:
-        raise ValueError(f"policy {policy!r} is not computed from tallies")
-    reviewed = Q(confirms__gt=0) | Q(disconfirms__gt=0)
-    split = reviewed & ~confirmed & ~disconfirmed
-    return {"reviewed": reviewed, "confirmed": confirmed, "disconfirmed": disconfirmed, "split": split}
-
-
 def _status_counts(policy: str) -> dict:
     """Aggregates counting reviewed/confirmed/disconfirmed/split images from their tallies under `policy`."""
-    return {"total": Count("id"), **{name: Count("id", filter=q) for name, q in _status_filters(policy).items()}}
+    return {"total": Count("id"), **{name: Count("id", filter=q) for name, q in tally_status_filters(policy).items()}}
 
 
 def report_for_dataset(
@@ -154,7 +138,7 @@ def disconfirmed_filter(policy: str) -> Q:
     """
     if policy == Consensus.DAWID_SKENE:
         policy = Consensus.MAJORITY
-    return _status_filters(policy)["disconfirmed"]
+    return tally_status_filters(policy)["disconfirmed"]
 
 
 def _checked_consensus(dataset: Dataset, consensus: str | None) -> str:
@@ -182,7 +166,7 @@ def _tally_outcomes(predictions: QuerySet, policy: str, n_bins: int) -> tuple[np
     Each group stands in as its count of copies of its mean confidence: `stats.calibration` then
     finds the same bin counts, means and accuracies as over the rows themselves.
     """
-    filters = _status_filters(policy)
+    filters = tally_status_filters(policy)
     fraction = F("confidence") / 100.0
     groups = (
         predictions.filter(filters["reviewed"])

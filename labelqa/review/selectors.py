@@ -220,11 +220,29 @@ def _others_tallies(excluded: set[int]) -> dict:
 
 
 def _others_decided_filters(policy: str) -> tuple[Q, Q]:
-    """Conditions for "the other reviewers confirmed" and "… disconfirmed" under unanimous or majority."""
-    c, d = F("others_confirms"), F("others_disconfirms")
+    """Conditions for "the other reviewers confirmed" and "… disconfirmed"; Dawid–Skene as the tally's majority."""
+    policy = Consensus.MAJORITY if policy == Consensus.DAWID_SKENE else policy
+    filters = tally_status_filters(policy, confirms="others_confirms", disconfirms="others_disconfirms")
+    return filters["confirmed"], filters["disconfirmed"]
+
+
+def tally_status_filters(policy: str, *, confirms: str = "confirms", disconfirms: str = "disconfirms") -> dict[str, Q]:
+    """Conditions on a tally for reviewed, confirmed, disconfirmed and split under unanimous or majority.
+
+    `confirms` and `disconfirms` name the counts: an image's own, or an annotation such as the other reviewers'.
+    """
+    c, d = F(confirms), F(disconfirms)
     if policy == Consensus.UNANIMOUS:
-        return Q(others_confirms__gt=0, others_disconfirms=0), Q(others_disconfirms__gt=0, others_confirms=0)
-    return Q(others_confirms__gt=d), Q(others_disconfirms__gt=c)
+        confirmed = Q(**{f"{confirms}__gt": 0, disconfirms: 0})
+        disconfirmed = Q(**{f"{disconfirms}__gt": 0, confirms: 0})
+    elif policy == Consensus.MAJORITY:
+        confirmed = Q(**{f"{confirms}__gt": d})
+        disconfirmed = Q(**{f"{disconfirms}__gt": c})
+    else:
+        raise ValueError(f"policy {policy!r} is not computed from tallies")
+    reviewed = Q(**{f"{confirms}__gt": 0}) | Q(**{f"{disconfirms}__gt": 0})
+    split = reviewed & ~confirmed & ~disconfirmed
+    return {"reviewed": reviewed, "confirmed": confirmed, "disconfirmed": disconfirmed, "split": split}
 
 
 def dataset_agreement(dataset: Dataset) -> dict:
