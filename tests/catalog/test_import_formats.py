@@ -1,17 +1,41 @@
-"""import_predictions beyond CSV: JSON Lines, Ground Truth input files, and --replace (on SQLite and PostgreSQL)."""
+"""import_predictions beyond CSV: JSON Lines, Ground Truth input files, and --replace, through both importers."""
 
 import io
 import json
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.db import connection
 
+from labelqa.catalog import services
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Vote
 
 ROOT = "s3://photos/set1"
+
+
+class _AsSQLite:
+    """The suite's PostgreSQL connection, but saying it is SQLite: predictions_import then takes its Python path."""
+
+    vendor = "sqlite"
+
+    def __getattr__(self, name):
+        return getattr(connection, name)
+
+
+@pytest.fixture(autouse=True, params=["COPY path", "Python path"])
+def import_path(request, monkeypatch):
+    """Run every test here through both importers: they must give the same rows and the same messages."""
+    if request.param == "Python path":
+        monkeypatch.setattr(services, "connection", _AsSQLite())
+        monkeypatch.setattr(services.pg_import, "predictions_copy", _copy_path_not_taken)
+    return request.param
+
+
+def _copy_path_not_taken(**kwargs):
+    raise AssertionError("the COPY path ran where the Python path was asked for")
 
 
 def counts() -> tuple[int, int, int, int, int]:
