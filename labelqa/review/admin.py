@@ -3,6 +3,16 @@ from django.contrib import admin
 from labelqa.review.models import Batch, Correction, CorrectionPass, GoldItem, Lease, ReviewerExclusion, Vote
 
 
+class ListOnlyAdmin(admin.ModelAdmin):
+    """An admin without add or change forms: these rows are made by the app's own pages, which apply its rules."""
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Batch)
 class BatchAdmin(admin.ModelAdmin):
     list_display = ["id", "dataset", "label", "reviews_done", "created_at"]
@@ -25,37 +35,27 @@ class VoteAdmin(admin.ModelAdmin):
 
 
 @admin.register(ReviewerExclusion)
-class ReviewerExclusionAdmin(admin.ModelAdmin):
+class ReviewerExclusionAdmin(ListOnlyAdmin):
     """Read-only here: excluding goes through the quality page, which also refreshes the tallies."""
 
     list_display = ["dataset", "reviewer", "created_at", "created_by"]
     list_filter = ["dataset"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
 
 
 @admin.register(GoldItem)
-class GoldItemAdmin(admin.ModelAdmin):
-    """Listing and deleting only: marking goes through the gold page, the CSV import or the prediction actions."""
+class GoldItemAdmin(ListOnlyAdmin):
+    """Listing and deleting only: marking goes through the gold page, the CSV import or the prediction actions.
+
+    The admin's own form would skip the rule that gold_mark applies: the truth implies the verdict.
+    """
 
     list_display = ["prediction", "truth", "expect_confirm", "created_at", "created_by"]
     list_filter = ["prediction__dataset", "expect_confirm"]
     search_fields = ["prediction__image__path", "truth"]
     raw_id_fields = ["prediction"]
-
-    # The admin's own form would skip the truth-implies-verdict rule that gold_mark applies.
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(CorrectionPass)
@@ -69,15 +69,9 @@ class CorrectionPassAdmin(admin.ModelAdmin):
 
 
 @admin.register(Correction)
-class CorrectionAdmin(admin.ModelAdmin):
+class CorrectionAdmin(ListOnlyAdmin):
     """Read-only here: answers come from reviewers, and the corrected label is computed from all of them."""
 
     list_display = ["prediction", "reviewer", "label", "created_at", "submitted_at"]
     list_filter = ["prediction__dataset", "reviewer"]
     search_fields = ["label"]
-
-    def has_add_permission(self, request) -> bool:
-        return False
-
-    def has_change_permission(self, request, obj=None) -> bool:
-        return False
