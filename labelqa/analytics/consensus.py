@@ -12,9 +12,15 @@ import numpy as np
 from scipy import sparse
 from scipy.special import expit
 
-# One pseudo-vote each way per reviewer cell: keeps a reviewer who never erred on a few
-# items from getting probability 1, which would let one vote overrule any number of others.
-PSEUDO_COUNT = 1.0
+# A Beta(2, 1) prior on each reviewer's sensitivity and specificity: two pseudo-votes agreeing with the truth and one
+# against. The one against keeps a reviewer who never erred on a few items from probability 1, which would let one vote
+# overrule any number of others. The extra one for keeps reviewers better than a coin where the votes cannot tell:
+# items with one vote each fit any skill equally well, and under a flat prior EM drifts to "every label correct",
+# ignoring every disconfirm.
+PRIOR_AGREE = 2.0
+PRIOR_DISAGREE = 1.0
+# The share of correct labels gets a flat prior.
+PRIOR_PREVALENCE = 1.0
 
 
 @dataclass(frozen=True)
@@ -100,9 +106,9 @@ def _maximise(
     # (disconfirm, confirm), rows reviewers.
     on_correct = (cells @ posterior).reshape(-1, 2)
     on_wrong = cell_votes.reshape(-1, 2) - on_correct
-    sensitivity = (on_correct[:, 1] + PSEUDO_COUNT) / (on_correct.sum(axis=1) + 2 * PSEUDO_COUNT)
-    specificity = (on_wrong[:, 0] + PSEUDO_COUNT) / (on_wrong.sum(axis=1) + 2 * PSEUDO_COUNT)
-    prevalence = (posterior.sum() + PSEUDO_COUNT) / (posterior.size + 2 * PSEUDO_COUNT)
+    sensitivity = (on_correct[:, 1] + PRIOR_AGREE) / (on_correct.sum(axis=1) + PRIOR_AGREE + PRIOR_DISAGREE)
+    specificity = (on_wrong[:, 0] + PRIOR_AGREE) / (on_wrong.sum(axis=1) + PRIOR_AGREE + PRIOR_DISAGREE)
+    prevalence = (posterior.sum() + PRIOR_PREVALENCE) / (posterior.size + 2 * PRIOR_PREVALENCE)
     return prevalence, sensitivity, specificity
 
 

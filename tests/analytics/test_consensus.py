@@ -67,6 +67,18 @@ def test_dawid_skene_follows_unanimous_votes():
     assert all(result.item_posterior[item] < 0.1 for item in range(6, 10))
 
 
+@pytest.mark.parametrize("n_items", [100, 10_000])
+def test_dawid_skene_with_one_vote_per_item_follows_the_votes(n_items):
+    """One reviewer per item cannot show anyone's skill; a disconfirm must still count against the label."""
+    votes = [(item, "ann", item % 4 != 0) for item in range(n_items)]
+    result = dawid_skene(votes)
+    disconfirmed = {
+        item for item, posterior in result.item_posterior.items() if dawid_skene_status(posterior) != "confirmed"
+    }
+    assert disconfirmed == {item for item in range(n_items) if item % 4 == 0}
+    assert result.reviewer_accuracy["ann"] > 0.5
+
+
 def test_dawid_skene_without_votes_is_empty():
     assert dawid_skene([]) == DawidSkeneResult({}, {}, None, 0)
 
