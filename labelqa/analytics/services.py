@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from django.db import connection, transaction
 
-from labelqa.analytics.selectors import DEFAULT_EDGES, report_for_dataset
-from labelqa.analytics.stats import bucket_reviews_needed
+from labelqa.analytics.selectors import DEFAULT_EDGES, cell_counts
+from labelqa.analytics.stats import REVIEW_MARGIN, reviews_needed_for_margin
 from labelqa.catalog.models import Dataset
 from labelqa.review.models import Batch
 
@@ -20,18 +20,10 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
     open_batches = Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
     if not dataset.prioritise_uncertain:
         return open_batches.exclude(priority=0).update(priority=0)
-    report = report_for_dataset(dataset, edges=DEFAULT_EDGES)
-    last = DEFAULT_EDGES[-1]
+    edges = DEFAULT_EDGES
     cells = [
-        (
-            c["label"],
-            b["low"],
-            b["high"],
-            float(bucket_reviews_needed(b)),
-        )
-        for c in report["classes"]
-        for b in c["buckets"]
-        if b["total"]
+        (label, edges[bucket], edges[bucket + 1], float(reviews_needed_for_margin(confirmed, reviewed, REVIEW_MARGIN)))
+        for label, bucket, reviewed, confirmed in cell_counts(dataset, edges=edges)
     ]
     if not cells:
         return 0
@@ -49,7 +41,7 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
         ) AS ranked
         WHERE review_batch.id = ranked.batch_id AND review_batch.reviews_done < %s
     """
-    params = [v for cell in cells for v in cell] + [last, dataset.pk, dataset.reviews_per_item]
+    params = [v for cell in cells for v in cell] + [edges[-1], dataset.pk, dataset.reviews_per_item]
     with transaction.atomic(), connection.cursor() as cursor:
         # Batches of images below the report's range keep the lowest priority.
         open_batches.update(priority=0)

@@ -5,6 +5,7 @@ import io
 import pytest
 from django.test import Client
 
+from labelqa.analytics.selectors import cell_counts, report_for_dataset
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.services import predictions_import
@@ -82,3 +83,24 @@ def test_aggregation_re_ranks_at_most_once_per_window(reviewed_once, reviewer2, 
     cache.clear()  # the window has passed
     refresh_tallies(reviewed_once.pk)
     assert all(p > 0 for p in Batch.objects.filter(label="Cat").values_list("priority", flat=True))
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("policy", ["unanimous", "majority", "dawid-skene"])
+def test_re_ranking_counts_are_the_reports_bucket_counts(reviewed_once, reviewer2, policy):
+    """Re-ranking reads cells without building the report; both must count the same reviews in each bucket."""
+    lease = batch_lease(reviewer=reviewer2, dataset=reviewed_once, label="Cat")
+    ids = sorted(Prediction.objects.filter(batch_id=lease.batch_id).values_list("id", flat=True))
+    votes_submit(reviewer=reviewer2, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(ids[::3]))
+    reviewed_once.consensus = policy
+    reviewed_once.save()
+
+    report = report_for_dataset(reviewed_once)
+    from_report = {
+        (entry["label"], index, bucket["reviewed"], bucket["reviewed"] - bucket["incorrect"])
+        for entry in report["classes"]
+        for index, bucket in enumerate(entry["buckets"])
+        if bucket["total"]
+    }
+    assert set(cell_counts(reviewed_once)) == from_report
+    assert any(reviewed > confirmed > 0 for _label, _bucket, reviewed, confirmed in from_report), from_report
