@@ -251,7 +251,49 @@ def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
     ]
     _votes_upsert(votes)
     _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in votes}))
+    _batches_count_imported_reviews(dataset, [user.pk for user in reviewers.values()])
     return len(votes)
+
+
+def _batches_count_imported_reviews(dataset: Dataset, reviewer_ids: list[int]) -> None:
+    """Count a reviewer who now has a vote on every image of a batch as one of its reviews, as a submitted grid is.
+
+    Leasing knows who reviewed a batch from submitted leases: each such (batch, reviewer) gets one, so the batch
+    is never served to them again and closes once it has `reviews_per_item` reviewers. A batch they voted on only
+    in part stays open to them, to finish it.
+    """
+    batch_sizes = dict(
+        Prediction.objects.filter(dataset=dataset, batch__isnull=False)
+        .values_list("batch_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    voted = (
+        Vote.objects.filter(reviewer_id__in=reviewer_ids, prediction__dataset=dataset, prediction__batch__isnull=False)
+        .values_list("prediction__batch_id", "reviewer_id")
+        .annotate(n=Count("*"))
+        .order_by()
+    )
+    covered = {(batch_id, reviewer_id) for batch_id, reviewer_id, n in voted if n == batch_sizes[batch_id]}
+    if not covered:
+        return
+    now = timezone.now()
+    batch_ids = sorted({batch_id for batch_id, _ in covered})
+    # Under the batches' locks, taken in id order like leasing takes them, reviews_done stays exact.
+    list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
+    leases = Lease.objects.filter(batch_id__in=batch_ids, reviewer_id__in=reviewer_ids)
+    held = {
+        (lease.batch_id, lease.reviewer_id): lease for lease in leases if (lease.batch_id, lease.reviewer_id) in covered
+    }
+    Lease.objects.filter(pk__in=[lease.pk for lease in held.values() if lease.submitted_at is None]).update(
+        submitted_at=now
+    )
+    Lease.objects.bulk_create(
+        Lease(batch_id=batch_id, reviewer_id=reviewer_id, expires_at=now, submitted_at=now)
+        for batch_id, reviewer_id in covered - held.keys()
+    )
+    submitted = Lease.objects.filter(batch=OuterRef("pk"), submitted_at__isnull=False).values("batch")
+    Batch.objects.filter(pk__in=batch_ids).update(reviews_done=Subquery(submitted.annotate(n=Count("*")).values("n")))
 
 
 def _reviewers_get_or_create(usernames: set[str]) -> dict:

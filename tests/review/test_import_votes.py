@@ -2,7 +2,9 @@ import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
 
-from labelqa.review.models import Vote
+from labelqa.catalog.models import Prediction
+from labelqa.review.models import Batch, Vote
+from labelqa.review.services import batch_lease
 
 
 @pytest.mark.django_db
@@ -34,3 +36,30 @@ def test_votes_import_is_all_or_nothing(pets, tmp_path):
     assert "line 4: verdict 'maybe' must be confirm or disconfirm" in message
     assert Vote.objects.count() == 0
     assert not get_user_model().objects.filter(username="w1").exists()
+
+
+@pytest.mark.django_db
+def test_imported_votes_count_as_reviews_when_leasing(pets, tmp_path, reviewer, reviewer2):
+    """A reviewer whose imported votes cover a batch never gets it again, and the batch counts their review."""
+    cat_paths = sorted(Prediction.objects.filter(dataset=pets, label="Cat").values_list("image__path", flat=True))
+    dog_batch = Batch.objects.filter(dataset=pets, label="Dog").order_by("pk").first()
+    dog_paths = sorted(dog_batch.predictions.values_list("image__path", flat=True))
+    name = reviewer.username
+    lines = [f"{path},{name},confirm" for path in cat_paths] + [f"{dog_paths[0]},{name},disconfirm"]
+    path = tmp_path / "votes.csv"
+    path.write_text("image,reviewer,verdict\n" + "\n".join(lines) + "\n")
+    call_command("import_votes", str(path), "--dataset", "pets")
+
+    cat_batch = Batch.objects.get(dataset=pets, label="Cat")
+    assert cat_batch.reviews_done == 1  # every Cat voted: one review; the Dog batch only in part
+    assert Batch.objects.get(pk=dog_batch.pk).reviews_done == 0
+    served = []
+    while (lease := batch_lease(reviewer=reviewer, dataset=pets)) is not None:
+        served.append(lease.batch_id)
+        lease.submitted_at = lease.expires_at  # stand in for a submit: only which batches come is asserted
+        lease.save()
+    assert cat_batch.pk not in served and dog_batch.pk in served
+    assert batch_lease(reviewer=reviewer2, dataset=pets, label="Cat") is None, "one review per item was wanted"
+
+    call_command("import_votes", str(path), "--dataset", "pets")  # the same file again changes nothing
+    assert Batch.objects.get(pk=cat_batch.pk).reviews_done == 1
