@@ -3,6 +3,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from labelqa.catalog.imports import IMPORT_OPTIONS
+from labelqa.catalog.models import Dataset, dataset_name_validator
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
 
 FORMAT_LABELS = {
@@ -32,11 +33,12 @@ def upload_within_limit(upload, *, command: str):
 class PredictionUploadForm(forms.Form):
     """The upload on /datasets/: the importer's options, then the file (last, see `upload_too_large`)."""
 
-    dataset = forms.CharField(max_length=100, help_text="Created when missing.")
+    dataset = forms.CharField(max_length=100, validators=[dataset_name_validator], help_text="Created when missing.")
     images_root = forms.CharField(
         max_length=1000,
         required=False,
-        help_text="Server directory or s3://bucket/prefix the image paths are relative to.",
+        help_text="Server directory or s3://bucket/prefix the image paths are relative to. "
+        "Needed for a new dataset; empty keeps an existing dataset's.",
     )
     file_format = forms.ChoiceField(label="Format", choices=FORMAT_CHOICES, initial="auto")
     confidence_scale = forms.ChoiceField(
@@ -64,6 +66,13 @@ class PredictionUploadForm(forms.Form):
     def clean_file(self):
         return upload_within_limit(self.cleaned_data["file"], command="import_predictions")
 
+    def clean(self):
+        cleaned = super().clean()
+        name = cleaned.get("dataset")
+        if name and not cleaned.get("images_root") and not Dataset.objects.filter(name=name).exists():
+            self.add_error("images_root", "A new dataset needs the directory or s3:// prefix its images are in.")
+        return cleaned
+
     def import_options(self) -> dict:
         """Return the predictions_import keyword arguments these fields set."""
         options = {name: self.cleaned_data[name] for name in IMPORT_OPTIONS}
@@ -71,7 +80,7 @@ class PredictionUploadForm(forms.Form):
 
 
 class ClassifyForm(forms.Form):
-    dataset = forms.CharField(max_length=100, help_text="Created when missing.")
+    dataset = forms.CharField(max_length=100, validators=[dataset_name_validator], help_text="Created when missing.")
     source = forms.CharField(max_length=1000, help_text="Server directory or s3://bucket/prefix of the images.")
     model = forms.CharField(
         max_length=1000, required=False, help_text="Empty for the default (efficientnet-lite0), or a TorchScript path."

@@ -1,7 +1,7 @@
 """Datasets, their images and the model's prediction for each image."""
 
 from django.conf import settings
-from django.core.validators import MaxValueValidator, MinValueValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
 
@@ -15,8 +15,15 @@ class Consensus(models.TextChoices):
 MAX_GOLD_RATE = 0.5
 
 
+# A dataset's name is a segment of its pages' URLs (/analytics/<name>/…): no slash, no control character, not . or ..
+dataset_name_validator = RegexValidator(
+    r"\A(?!\.\.?\Z)[^/\x00-\x1f\x7f]+\Z",
+    "A dataset name may not contain a slash or control characters, nor be . or ..",
+)
+
+
 class Dataset(models.Model):
-    name = models.CharField(max_length=100, unique=True)
+    name = models.CharField(max_length=100, unique=True, validators=[dataset_name_validator])
     images_root = models.CharField(
         max_length=1000, blank=True, help_text="Local directory or s3://bucket/prefix the image paths are relative to."
     )

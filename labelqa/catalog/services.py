@@ -10,13 +10,14 @@ from dataclasses import dataclass
 from itertools import islice
 from typing import IO
 
+from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
 from PIL import Image as PILImage
 
 from labelqa.catalog import imaging, pg_import, storage
-from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.models import Dataset, Image, Prediction, dataset_name_validator
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -59,7 +60,14 @@ def chunks(items: Iterable, size: int = CHUNK):
 def dataset_get_or_create(
     *, name: str, images_root: str | None = None, batch_size: int | None = None, reviews_per_item: int | None = None
 ) -> Dataset:
-    """Return the dataset called `name`, creating it or updating the settings given; refuse a changed images root."""
+    """Return the dataset called `name`, creating it or updating the settings given; refuse a changed images root.
+
+    ValueError says what is wrong with a name or setting that a dataset cannot have.
+    """
+    try:
+        dataset_name_validator(name)
+    except ValidationError as exc:
+        raise ValueError(f"dataset name {name!r}: {' '.join(exc.messages)}") from None
     dataset, created = Dataset.objects.select_for_update().get_or_create(name=name)
     changed = []
     if images_root:
@@ -74,7 +82,11 @@ def dataset_get_or_create(
     if reviews_per_item is not None:
         dataset.reviews_per_item, changed = reviews_per_item, changed + ["reviews_per_item"]
     if changed:
-        dataset.full_clean()
+        try:
+            dataset.full_clean()
+        except ValidationError as exc:
+            problems = "; ".join(f"{field}: {' '.join(messages)}" for field, messages in exc.message_dict.items())
+            raise ValueError(f"dataset {name!r}: {problems}") from None
         dataset.save(update_fields=changed)
     return dataset
 

@@ -49,6 +49,9 @@ def read_image(root: str, path: str) -> bytes:
         if obj["ContentLength"] > MAX_IMAGE_BYTES:
             raise ImageUnavailable(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
         return obj["Body"].read()
+    if not root:
+        # An empty root would resolve against whatever directory the process runs in.
+        raise ImageUnavailable("the dataset has no images root: set one on its admin page")
     base = Path(root).resolve()
     full = (base / path).resolve()
     if not full.is_relative_to(base):

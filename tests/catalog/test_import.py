@@ -130,3 +130,19 @@ def test_a_quoted_label_spanning_lines_keeps_later_line_numbers_right(tmp_path):
     with pytest.raises(RowsRejected) as error:
         predictions_import(dataset_name="d", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
     assert error.value.errors == ["line 3: confidence 'bad' is not a number"]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("options", "problem"),
+    [
+        (["--dataset", "team/pets"], "dataset name 'team/pets': A dataset name may not contain a slash"),
+        (["--dataset", ".."], "dataset name '..': A dataset name may not contain a slash"),
+        (["--dataset", "d", "--batch-size", "30"], "dataset 'd': batch_size: Ensure this value is less than or equal"),
+        (["--dataset", "d", "--reviews-per-item", "0"], "dataset 'd': reviews_per_item: Ensure this value is greater"),
+    ],
+)
+def test_a_dataset_it_cannot_have_is_refused_in_one_line(tmp_path, options, problem):
+    with pytest.raises(CommandError, match="nothing was imported: " + problem):
+        call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), *options)
+    assert counts() == (0, 0, 0, 0)

@@ -170,3 +170,17 @@ def test_an_upload_without_the_csrf_token_is_refused(admin_user, media_root):
     client.login(username=admin_user.username, password=PASSWORD)
     assert upload(client, seed_csv({"Dog": 3})).status_code == 403
     assert ImportJob.objects.count() == 0 and stored_uploads(media_root) == []
+
+
+@pytest.mark.django_db
+def test_a_new_dataset_needs_an_images_root_and_a_name_that_fits_a_url(admin_user, pets, media_root):
+    """A blank root would resolve against the server's working directory; a slash would break the dataset's URLs."""
+    client = admin_client(admin_user)
+    html = upload(client, seed_csv({"Dog": 2})).content.decode()
+    assert "A new dataset needs the directory or s3:// prefix its images are in." in html
+    html = upload(client, seed_csv({"Dog": 2}), dataset="team/pets", images_root="/srv").content.decode()
+    assert "A dataset name may not contain a slash or control characters, nor be . or .." in html
+    assert ImportJob.objects.count() == 0
+
+    response = upload(client, b"images/new-0000.jpg,Dog,90\n", dataset="pets")  # pets keeps its root
+    assert response.status_code == 302 and ImportJob.objects.get().options["images_root"] is None

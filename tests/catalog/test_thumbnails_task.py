@@ -80,3 +80,13 @@ def test_a_worker_process_makes_the_thumbnails_after_an_import(folder, media_roo
         process=live_worker,
     )
     assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
+
+
+@pytest.mark.django_db
+def test_a_dataset_without_an_images_root_flags_its_images_instead_of_reading_the_working_directory(
+    media_root, monkeypatch
+):
+    monkeypatch.chdir(storage.__file__.rsplit("/", 1)[0])  # a directory that does hold a file by the image's name
+    predictions_import(dataset_name="rootless", stream=io.BytesIO(b"storage.py,Code,99\n"))
+    assert thumbnails_make(dataset_id=Image.objects.get().dataset_id) == ThumbnailsMade(0, 1, more=False)
+    assert Image.objects.get().problem == "the dataset has no images root: set one on its admin page"
