@@ -166,3 +166,24 @@ def test_script_label_is_escaped_on_analytics(client, scientist, xss_dataset):
     html = response.content.decode()
     assert XSS not in html
     assert XSS_ESCAPED in html
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("who", "method", "url", "data"),
+    [
+        ("reviewer", "get", "/review/next/", {"dataset": "\x00"}),
+        ("reviewer", "get", "/review/next/", {"label": "Dog\x00"}),
+        ("scientist", "get", "/analytics/pets%00/report.json", {}),
+        ("scientist", "get", "/analytics/", {"dataset": "\x00"}),
+        ("admin_user", "post", "/review/quality/exclusion/", {"dataset": "pets\x00", "reviewer": "1"}),
+        ("admin_user", "get", "/review/quality/", {"dataset\x00": "pets"}),
+    ],
+)
+def test_a_nul_character_gets_a_bad_request_page_not_a_server_error(request, pets, who, method, url, data):
+    """PostgreSQL text cannot hold NUL: such a request must be refused before it reaches a query."""
+    client = Client(raise_request_exception=False)
+    client.force_login(request.getfixturevalue(who))
+    response = getattr(client, method)(url, data)
+    assert response.status_code == 400
+    assert "Bad request" in response.content.decode()

@@ -180,6 +180,8 @@ def test_a_new_dataset_needs_an_images_root_and_a_name_that_fits_a_url(admin_use
     assert "A new dataset needs the directory or s3:// prefix its images are in." in html
     html = upload(client, seed_csv({"Dog": 2}), dataset="team/pets", images_root="/srv").content.decode()
     assert "A dataset name may not contain a slash or control characters, nor be . or .." in html
+    html = upload(client, seed_csv({"Dog": 2}), dataset="pets\x00", images_root="/srv").content.decode()
+    assert "Null characters are not allowed." in html
     assert ImportJob.objects.count() == 0
 
     response = upload(client, b"images/new-0000.jpg,Dog,90\n", dataset="pets")  # pets keeps its root
