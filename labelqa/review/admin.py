@@ -13,36 +13,44 @@ class ListOnlyAdmin(admin.ModelAdmin):
         return False
 
 
+class ReadOnlyAdmin(ListOnlyAdmin):
+    """Listing only: these rows count reviews, and a hand edit or delete would leave counts and tallies wrong."""
+
+    def has_delete_permission(self, request, obj=None) -> bool:
+        return False
+
+
 @admin.register(Batch)
-class BatchAdmin(admin.ModelAdmin):
+class BatchAdmin(ReadOnlyAdmin):
+    """Batches are re-formed from the dataset's admin action; reviews_done counts their submitted leases."""
+
     list_display = ["id", "dataset", "label", "reviews_done", "created_at"]
     list_filter = ["dataset"]
     search_fields = ["label"]
 
 
 @admin.register(Lease)
-class LeaseAdmin(admin.ModelAdmin):
+class LeaseAdmin(ReadOnlyAdmin):
     list_display = ["batch", "reviewer", "created_at", "expires_at", "submitted_at"]
     list_filter = ["reviewer"]
     raw_id_fields = ["batch"]
 
 
 @admin.register(Vote)
-class VoteAdmin(admin.ModelAdmin):
+class VoteAdmin(ReadOnlyAdmin):
+    """Votes are never lost; a reviewer's votes are left out of a dataset's tallies on the quality page."""
+
     list_display = ["prediction", "reviewer", "confirm", "updated_at"]
     list_filter = ["confirm", "reviewer"]
     raw_id_fields = ["prediction", "lease"]
 
 
 @admin.register(ReviewerExclusion)
-class ReviewerExclusionAdmin(ListOnlyAdmin):
+class ReviewerExclusionAdmin(ReadOnlyAdmin):
     """Read-only here: excluding goes through the quality page, which also refreshes the tallies."""
 
     list_display = ["dataset", "reviewer", "created_at", "created_by"]
     list_filter = ["dataset"]
-
-    def has_delete_permission(self, request, obj=None) -> bool:
-        return False
 
 
 @admin.register(GoldItem)
