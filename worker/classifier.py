@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from labelqa.catalog.imaging import DEFAULT_MAX_PIXELS, ImageProblem, open_image
+from worker.sources import read_image_bytes
 
 log = logging.getLogger(__name__)
 
@@ -89,11 +90,6 @@ class ImageResult:
     def ok(self) -> bool:
         """Tell whether the image was classified."""
         return self.problem is None
-
-
-def read_file(path: str) -> bytes:
-    """Read a local file's bytes (the default reader; picklable for worker processes)."""
-    return Path(path).read_bytes()
 
 
 def resolve_device(device: str = "auto") -> torch.device:
@@ -255,7 +251,7 @@ class Classifier:
     def classify(
         self,
         keys: Sequence[str],
-        read_bytes: Callable[[str], bytes] = read_file,
+        read_bytes: Callable[[str], bytes] = read_image_bytes,
         num_workers: int | None = None,
     ) -> Iterator[ImageResult]:
         """Classify images by key, yielding one result per key in input order.

@@ -8,6 +8,13 @@ from collections.abc import Iterator
 from pathlib import Path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
+# Larger files are refused before they are read: no legitimate photo for review is this big.
+MAX_IMAGE_BYTES = 64 * 1024 * 1024
+
+
+class ImageTooLarge(ValueError):
+    def __init__(self) -> None:
+        super().__init__(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
 
 
 @functools.cache
@@ -43,11 +50,20 @@ def list_images(root: str) -> Iterator[str]:
 
 
 def read_image_bytes(key: str) -> bytes:
-    """Read an image given as a local path or an s3://bucket/key URI (picklable, for DataLoader workers)."""
+    """Read an image given as a local path or an s3://bucket/key URI (picklable, for DataLoader workers).
+
+    ImageTooLarge refuses a file over MAX_IMAGE_BYTES before its bytes are read.
+    """
     if key.startswith("s3://"):
         bucket, name = split_s3_uri(key)
-        return _s3().get_object(Bucket=bucket, Key=name)["Body"].read()
-    return Path(key).read_bytes()
+        obj = _s3().get_object(Bucket=bucket, Key=name)
+        if obj["ContentLength"] > MAX_IMAGE_BYTES:
+            raise ImageTooLarge
+        return obj["Body"].read()
+    path = Path(key)
+    if path.stat().st_size > MAX_IMAGE_BYTES:
+        raise ImageTooLarge
+    return path.read_bytes()
 
 
 def full_key(root: str, path: str) -> str:

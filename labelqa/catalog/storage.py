@@ -13,10 +13,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from worker.sources import split_s3_uri
-
-# Larger files are refused before they are read: no legitimate photo for review is this big.
-MAX_IMAGE_BYTES = 64 * 1024 * 1024
+from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, split_s3_uri
 
 
 class ImageUnavailable(Exception):
@@ -47,7 +44,7 @@ def read_image(root: str, path: str) -> bytes:
         except (ClientError, BotoCoreError) as exc:
             raise ImageUnavailable(f"cannot read s3://{bucket}/{key}: {exc}") from None
         if obj["ContentLength"] > MAX_IMAGE_BYTES:
-            raise ImageUnavailable(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
+            raise ImageUnavailable(str(ImageTooLarge()))
         return obj["Body"].read()
     if not root:
         # An empty root would resolve against whatever directory the process runs in.
@@ -58,7 +55,7 @@ def read_image(root: str, path: str) -> bytes:
         raise ImageUnavailable("path leaves the images root")
     try:
         if full.stat().st_size > MAX_IMAGE_BYTES:
-            raise ImageUnavailable(f"file is larger than {MAX_IMAGE_BYTES // 2**20} MiB")
+            raise ImageUnavailable(str(ImageTooLarge()))
         return full.read_bytes()
     except OSError as exc:
         raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None

@@ -2,7 +2,10 @@
 
 import io
 import struct
+import subprocess
+import sys
 import zlib
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -171,7 +174,35 @@ def test_draft_mode_decodes_big_jpegs_small():
     assert open_image(data).size == (1280, 960)
     assert open_image(data, target_size=(224, 224)).size == (320, 240)
     png = encode(Image.new("RGB", (1280, 960), "green"), "PNG")
-    assert open_image(png, target_size=(224, 224)).size == (1280, 960)
+    assert open_image(png).size == (1280, 960)
+    assert open_image(png, target_size=(224, 224)).size == (320, 240), "reduced by 4 after decoding"
+
+
+# VmHWM, not ru_maxrss: Linux carries ru_maxrss over exec from the forked parent, here pytest with torch loaded.
+PEAK_RSS = """
+import re, sys
+from pathlib import Path
+from labelqa.catalog.imaging import make_thumbnail
+thumbnail = make_thumbnail(open(sys.argv[1], "rb").read())
+peak_kib = int(re.search(r"VmHWM:\\s+(\\d+) kB", Path("/proc/self/status").read_text()).group(1))
+print(len(thumbnail), peak_kib // 1024)
+"""
+
+
+def test_a_thumbnail_of_a_deep_64_megapixel_png_is_made_in_bounded_memory(tmp_path):
+    """A 125 KB 16-bit grey PNG at the pixel limit once took 1.6 GB to thumbnail: float64 copies at full size."""
+    samples = np.zeros((7999, 8000), dtype=np.uint16)
+    samples[::100] = 40000
+    path = tmp_path / "deep.png"
+    Image.fromarray(samples).save(path)
+    del samples
+    root = Path(__file__).resolve().parents[2]
+    child = subprocess.run(
+        [sys.executable, "-c", PEAK_RSS, str(path)], cwd=root, capture_output=True, text=True, check=True
+    )
+    size, peak_mib = map(int, child.stdout.split())
+    assert size > 0
+    assert peak_mib < 700, f"peak RSS {peak_mib} MiB"
 
 
 def test_draft_mode_respects_exif_rotation():

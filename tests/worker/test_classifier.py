@@ -152,6 +152,14 @@ def test_reader_failures_become_problems(classifier):
     ]
 
 
+def test_a_file_too_large_to_be_a_photo_is_refused_before_it_is_read(classifier, tmp_path):
+    huge = tmp_path / "huge.jpg"
+    with huge.open("wb") as sparse:  # 65 MiB on paper, nothing on disk
+        sparse.truncate(65 * 2**20)
+    [result] = classifier.classify([str(huge)])
+    assert result.problem == "cannot read image: file is larger than 64 MiB"
+
+
 def test_no_keys_no_results(classifier):
     assert list(classifier.classify([])) == []
 
