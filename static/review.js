@@ -26,9 +26,16 @@
     return n === -1 ? tiles.length : n;
   }
 
+  // Images that cannot be shown have a disabled box: no vote is taken on them.
+  const votable = boxes.filter((b) => !b.disabled);
+
   function update() {
-    const off = boxes.filter((b) => !b.checked).length;
-    tally.textContent = off ? off + " of " + boxes.length + " marked as not fitting" : "All " + boxes.length + " confirmed";
+    const off = votable.filter((b) => !b.checked).length;
+    tally.textContent = off ? off + " of " + votable.length + " marked as not fitting" : "All " + votable.length + " confirmed";
+  }
+
+  function toggle(box) {
+    if (!box.disabled) box.checked = !box.checked;
   }
 
   function showZoom(i) {
@@ -59,6 +66,7 @@
       return;
     }
     if (key === "z") { e.preventDefault(); showZoom(i >= 0 ? i : 0); return; }
+    if (key === "x") { e.preventDefault(); votable.forEach(toggle); update(); return; }
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
     if (e.key in moves) {
       e.preventDefault();
@@ -69,7 +77,7 @@
     const position = KEYS.indexOf(key);
     if (position >= 0 && position < boxes.length) {
       e.preventDefault();
-      boxes[position].checked = !boxes[position].checked;
+      toggle(boxes[position]);
       boxes[position].focus();
       update();
     }

@@ -92,14 +92,21 @@ THUMBNAILS_PER_TASK = 2000
 
 # Thumbnails are a cache: a killed worker's task is redelivered and skips the images already done.
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True)
-def thumbnails_run(dataset_id: int) -> int:
+def thumbnails_run(dataset_id: int, flagged_again: bool = False, after: int = 0) -> int:
     """Make the thumbnails of a slice of a dataset's new images, flag those that cannot be shown, queue the rest.
 
-    Without a broker (tasks run in-process) only the first slice is made here; the grid makes the rest on view.
+    `flagged_again` checks the flagged images too. Without a broker (tasks run in-process) only the first slice is
+    made here; the grid makes the rest on view.
     """
-    result = thumbnails_make(dataset_id=dataset_id, limit=THUMBNAILS_PER_TASK)
+    result = thumbnails_make(dataset_id=dataset_id, limit=THUMBNAILS_PER_TASK, flagged_again=flagged_again, after=after)
     if result.more and not thumbnails_run.app.conf.task_always_eager:
-        enqueue(thumbnails_run, dataset_id, consequence="the rest are made when the grid first shows them.")
+        enqueue(
+            thumbnails_run,
+            dataset_id,
+            flagged_again,
+            result.last,
+            consequence="the rest are made when the grid first shows them.",
+        )
     return result.made + result.flagged
 
 

@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 
-from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
-from labelqa.catalog.services import batches_reform
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
+from labelqa.catalog.services import batches_reform, images_check_again
 from labelqa.review.gold import gold_mark
 
 
@@ -9,13 +9,27 @@ from labelqa.review.gold import gold_mark
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "batch_size", "reviews_per_item", "consensus", "gold_rate", "images_root", "created_at"]
     search_fields = ["name"]
-    actions = ["reform_batches"]
+    actions = ["reform_batches", "check_flagged_images"]
 
     @admin.action(description="Re-form batches of unreviewed items", permissions=["change"])
     def reform_batches(self, request, queryset):
         for dataset in queryset:
             summary = batches_reform(dataset=dataset)
             self.message_user(request, summary.describe(dataset.name), messages.SUCCESS)
+
+    @admin.action(description="Check flagged images again (after fixing their files)", permissions=["change"])
+    def check_flagged_images(self, request, queryset):
+        for dataset in queryset:
+            self._check_flagged(request, dataset)
+
+    def save_model(self, request, obj, form, change) -> None:
+        super().save_model(request, obj, form, change)
+        if change and "images_root" in form.changed_data:
+            self._check_flagged(request, obj)
+
+    def _check_flagged(self, request, dataset: Dataset) -> None:
+        flagged = images_check_again(dataset=dataset)
+        self.message_user(request, f"{dataset.name}: {flagged} flagged images will be checked again.", messages.INFO)
 
 
 @admin.register(ImportJob)
@@ -29,12 +43,22 @@ class ImportJobAdmin(admin.ModelAdmin):
         return False  # jobs come from uploads on /datasets/
 
 
+@admin.register(ClassificationRun)
+class ClassificationRunAdmin(admin.ModelAdmin):
+    list_display = ["pk", "dataset", "source", "status", "done", "total", "flagged", "created_at"]
+    list_filter = ["status"]
+    readonly_fields = [f.name for f in ClassificationRun._meta.fields]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # runs are started on /datasets/ or with manage.py classify
+
+
 @admin.register(Image)
 class ImageAdmin(admin.ModelAdmin):
-    list_display = ["path", "dataset", "problem"]
-    list_filter = ["dataset"]
+    list_display = ["path", "dataset", "problem", "unusable"]
+    list_filter = ["dataset", "unusable"]
     search_fields = ["path"]
-    readonly_fields = ["thumbnail"]
+    readonly_fields = ["thumbnail", "problem", "unusable"]
 
 
 @admin.register(Prediction)
@@ -42,8 +66,10 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["image", "label", "confidence", "confirms", "disconfirms", "batch"]
     list_filter = ["dataset"]
     search_fields = ["label", "image__path"]
-    raw_id_fields = ["image", "batch"]
+    raw_id_fields = ["image"]
     list_select_related = ["image"]
+    # Kept by the aggregation task from the votes; batches are re-formed by the dataset's action.
+    readonly_fields = ["confirms", "disconfirms", "tally_stale", "batch"]
 
     actions = ["mark_gold_correct", "mark_gold_wrong"]
 

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
@@ -5,6 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from labelqa.catalog.imports import IMPORT_OPTIONS
 from labelqa.catalog.models import Dataset, dataset_name_validator
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
+from labelqa.catalog.storage import is_s3
 
 FORMAT_LABELS = {
     "auto": "Detect from the file",
@@ -68,9 +71,11 @@ class PredictionUploadForm(forms.Form):
 
     def clean(self):
         cleaned = super().clean()
-        name = cleaned.get("dataset")
-        if name and not cleaned.get("images_root") and not Dataset.objects.filter(name=name).exists():
+        name, root = cleaned.get("dataset"), cleaned.get("images_root")
+        if name and not root and not Dataset.objects.filter(name=name).exists():
             self.add_error("images_root", "A new dataset needs the directory or s3:// prefix its images are in.")
+        elif root and not is_s3(root) and not Path(root).is_dir():
+            self.add_error("images_root", f"There is no directory {root} on the server.")
         return cleaned
 
     def import_options(self) -> dict:

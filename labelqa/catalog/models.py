@@ -66,6 +66,12 @@ class Image(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="images", db_index=False)
     path = models.CharField(max_length=1000, help_text="Path relative to the dataset's images root.")
     problem = models.CharField(max_length=500, blank=True, help_text="Why the image cannot be shown, if it cannot.")
+    unusable = models.BooleanField(
+        default=False,
+        db_default=False,
+        help_text="The file was read and is no image to judge (corrupt, empty, a decompression bomb): grids show it "
+        "un-checked and record no vote on it. A file that could not be read is retried instead.",
+    )
     thumbnail = models.CharField(max_length=500, blank=True, help_text="Storage key of the cached thumbnail.")
     metadata = models.JSONField(default=dict, blank=True)
 

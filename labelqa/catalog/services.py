@@ -6,7 +6,7 @@ import io
 import random
 from collections import defaultdict
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from itertools import islice
 from typing import IO
 
@@ -411,6 +411,16 @@ PLACEHOLDER_SVG = (
     b'<text x="128" y="132" font-family="sans-serif" font-size="18" text-anchor="middle" fill="#a33">'
     b"image unavailable</text></svg>"
 )
+
+
+@dataclass(frozen=True)
+class ImageBytes:
+    data: bytes
+    content_type: str
+    placeholder: bool = False  # shown instead of an image that cannot be: browsers should not keep it long
+
+
+PLACEHOLDER = ImageBytes(PLACEHOLDER_SVG, "image/svg+xml", placeholder=True)
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
     "PNG": "image/png",
@@ -422,32 +432,45 @@ CONTENT_TYPES = {
 }
 
 
-def image_flag(image: Image, problem: str) -> None:
-    """Record why an image cannot be shown, so reviewers and admins see it instead of a broken page."""
-    if image.problem != problem:
-        image.problem = problem[:500]
-        image.save(update_fields=["problem"])
+IMAGE_CHECK_FIELDS = ["thumbnail", "problem", "unusable"]
 
 
-def image_thumbnail(image: Image) -> tuple[bytes, str]:
-    """Return the image's cached thumbnail, making and caching it first if needed; a placeholder if unusable."""
+def _image_set_problem(image: Image, exc: storage.ImageUnavailable | imaging.ImageProblem) -> None:
+    """Note why the image cannot be shown; bytes that were read and are no image make it unusable for good."""
+    image.problem = str(exc)[:500]
+    image.unusable = isinstance(exc, imaging.ImageProblem)
+
+
+def _image_save_if_changed(image: Image, before: tuple) -> None:
+    if tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS) != before:
+        image.save(update_fields=IMAGE_CHECK_FIELDS)
+
+
+def image_thumbnail(image: Image) -> ImageBytes:
+    """Return the image's cached thumbnail, making and caching it first if needed; PLACEHOLDER if it cannot be.
+
+    An unusable image is not decoded again here (a hostile file would cost its decode on every grid); one that
+    could not be read is tried again, and clears its problem once it reads.
+    """
     if image.thumbnail and (cached := storage.thumbnail_read(image.thumbnail)) is not None:
-        return cached, "image/webp"
-    stored = (image.thumbnail, image.problem)
+        return ImageBytes(cached, "image/webp")
+    if image.unusable:
+        return PLACEHOLDER
+    before = tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS)
     data = _thumbnail_store(image, image.dataset.images_root)
-    if (image.thumbnail, image.problem) != stored:  # a flagged image shown again changes nothing: no write
-        image.save(update_fields=["thumbnail", "problem"])
-    return (data, "image/webp") if data is not None else (PLACEHOLDER_SVG, "image/svg+xml")
+    _image_save_if_changed(image, before)  # an unreadable image shown again changes nothing: no write
+    return ImageBytes(data, "image/webp") if data is not None else PLACEHOLDER
 
 
 def _thumbnail_store(image: Image, images_root: str) -> bytes | None:
-    """Make and store the image's thumbnail and set `image.thumbnail`, or set `image.problem`; the caller saves."""
+    """Make and store the image's thumbnail and set `image.thumbnail`, or its problem; the caller saves."""
     try:
         data = imaging.make_thumbnail(storage.read_image(images_root, image.path))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
-        image.problem = str(exc)[:500]
+        _image_set_problem(image, exc)
         return None
     image.thumbnail = storage.thumbnail_key(image.dataset_id, image.pk)
+    image.problem, image.unusable = "", False
     storage.thumbnail_save(image.thumbnail, data)
     return data
 
@@ -460,46 +483,72 @@ class ThumbnailsMade:
     made: int
     flagged: int
     more: bool  # images were left for a later call (`limit` reached)
+    last: int = field(default=0, compare=False)  # the last image checked: a later call goes on after it
 
 
-def thumbnails_make(*, dataset_id: int, limit: int | None = None) -> ThumbnailsMade:
+def thumbnails_make(
+    *, dataset_id: int, limit: int | None = None, flagged_again: bool = False, after: int = 0
+) -> ThumbnailsMade:
     """Check the dataset's images that have no thumbnail yet (at most `limit`): make and cache each one, or flag it.
 
     Runs after an import so that the grid never waits for a decode and missing or hostile files show up on the
     datasets page before a reviewer meets them. Images already done or flagged are skipped, so a rerun (a
-    redelivered task) carries on where the last one stopped.
+    redelivered task) carries on where the last one stopped; `flagged_again` checks the flagged ones once more
+    (after the files or the images root were fixed), from image id `after` on.
     """
     images_root = Dataset.objects.values_list("images_root", flat=True).get(pk=dataset_id)
-    pending = Image.objects.filter(dataset_id=dataset_id, thumbnail="", problem="").order_by("pk")
-    made = flagged = last = 0
+    pending = Image.objects.filter(dataset_id=dataset_id, thumbnail="").order_by("pk")
+    if not flagged_again:
+        pending = pending.filter(problem="")
+    made = flagged = 0
+    last = after
     while limit is None or made + flagged < limit:
         size = THUMBNAIL_CHUNK if limit is None else min(THUMBNAIL_CHUNK, limit - made - flagged)
         chunk = list(pending.filter(pk__gt=last)[:size])
         if not chunk:
-            return ThumbnailsMade(made, flagged, more=False)
+            return ThumbnailsMade(made, flagged, more=False, last=last)
         for image in chunk:
             if _thumbnail_store(image, images_root) is None:
                 flagged += 1
             else:
                 made += 1
-        Image.objects.bulk_update(chunk, ["thumbnail", "problem"])
+        Image.objects.bulk_update(chunk, IMAGE_CHECK_FIELDS)
         last = chunk[-1].pk
-    return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists())
+    return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists(), last=last)
 
 
-def _thumbnails_enqueue(dataset_id: int) -> None:
+def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> bool:
     from worker.tasks import enqueue, thumbnails_run
 
-    enqueue(thumbnails_run, dataset_id, consequence="thumbnails will be made when the grid first shows them.")
+    consequence = "thumbnails will be made when the grid first shows them."
+    return enqueue(thumbnails_run, dataset_id, flagged_again, 0, consequence=consequence)
 
 
-def image_original(image: Image) -> tuple[bytes, str]:
-    """Return the original bytes once they decode as a safe image; a placeholder otherwise."""
+def images_check_again(*, dataset: Dataset) -> int:
+    """Have a worker check the dataset's flagged images once more (their files or its root were fixed).
+
+    Return how many are flagged. The check is queued once the caller's transaction commits.
+    """
+    flagged = dataset.images.exclude(problem="").count()
+    if flagged:
+        transaction.on_commit(lambda: _thumbnails_enqueue(dataset.pk, flagged_again=True))
+    return flagged
+
+
+def image_original(image: Image) -> ImageBytes:
+    """Return the original bytes once they decode as a safe image; PLACEHOLDER otherwise."""
+    if image.unusable:
+        return PLACEHOLDER
     try:
         data = storage.read_image(image.dataset.images_root, image.path)
         imaging.open_image(data, target_size=(2048, 2048))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
-        image_flag(image, str(exc))
-        return PLACEHOLDER_SVG, "image/svg+xml"
+        before = tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS)
+        _image_set_problem(image, exc)
+        _image_save_if_changed(image, before)
+        return PLACEHOLDER
+    if image.problem:  # it could not be read before and can now
+        image.problem = ""
+        image.save(update_fields=["problem"])
     with PILImage.open(io.BytesIO(data)) as header:
-        return data, CONTENT_TYPES.get(header.format, "application/octet-stream")
+        return ImageBytes(data, CONTENT_TYPES.get(header.format, "application/octet-stream"))

@@ -4,7 +4,7 @@ from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.cache import cache_control
+from django.utils.cache import patch_cache_control
 from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
@@ -108,21 +108,25 @@ def reform(request: HttpRequest, dataset_id: int) -> HttpResponse:
     return redirect("catalog:datasets")
 
 
-def _image_response(image_id: int, render) -> HttpResponse:
+# Placeholders are kept briefly: the file may be fixed and checked again.
+PLACEHOLDER_MAX_AGE = 60
+
+
+def _image_response(image_id: int, render, max_age: int) -> HttpResponse:
     image = get_object_or_404(Image.objects.select_related("dataset"), pk=image_id)
-    data, content_type = render(image)
-    return HttpResponse(data, content_type=content_type)
+    found = render(image)
+    response = HttpResponse(found.data, content_type=found.content_type)
+    patch_cache_control(response, private=True, max_age=PLACEHOLDER_MAX_AGE if found.placeholder else max_age)
+    return response
 
 
 @require_GET
 @image_viewer_required
-@cache_control(private=True, max_age=86400)
 def thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
-    return _image_response(image_id, services.image_thumbnail)
+    return _image_response(image_id, services.image_thumbnail, max_age=86400)
 
 
 @require_GET
 @image_viewer_required
-@cache_control(private=True, max_age=3600)
 def original(request: HttpRequest, image_id: int) -> HttpResponse:
-    return _image_response(image_id, services.image_original)
+    return _image_response(image_id, services.image_original, max_age=3600)

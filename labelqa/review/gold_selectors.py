@@ -29,8 +29,8 @@ def grid_predictions(lease: Lease) -> QuerySet:
 
 
 def grid_prediction_ids(lease: Lease) -> list[int]:
-    """Return the ids of every prediction the lease's grid shows (and so takes votes for)."""
-    return list(grid_predictions(lease).values_list("id", flat=True))
+    """Return the ids of the predictions the lease's grid takes votes for: all it shows but unusable images."""
+    return list(grid_predictions(lease).filter(image__unusable=False).values_list("id", flat=True))
 
 
 def grid_order(items: list, lease: Lease) -> list:

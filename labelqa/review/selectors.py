@@ -66,7 +66,8 @@ def batch_items(lease: Lease) -> list[dict]:
         {
             "prediction": p,
             "image": p.image,
-            "checked": p.my_votes == 0 or p.my_confirms > 0,
+            # An unusable image takes no vote: nobody can see it, so it is never pre-confirmed.
+            "checked": not p.image.unusable and (p.my_votes == 0 or p.my_confirms > 0),
         }
         for p in grid_order(list(items), lease)
     ]

@@ -155,6 +155,13 @@ def test_a_reviewer_reviews_a_batch_with_the_keyboard_only(page, live_server, pe
     assert tiles.nth(0).evaluate("e => getComputedStyle(e).borderTopColor") != BAD
     assert page.locator("#tally").inner_text() == f"2 of {len(ids)} marked as not fitting"
 
+    # X toggles every image; twice restores the choice.
+    page.keyboard.press("x")
+    assert [not c for c in checked(page)] == state
+    assert page.locator("#tally").inner_text() == f"{len(ids) - 2} of {len(ids)} marked as not fitting"
+    page.keyboard.press("x")
+    assert checked(page) == state
+
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "review-grid.png"), full_page=True)
 

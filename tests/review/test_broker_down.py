@@ -99,7 +99,7 @@ def test_an_upload_and_a_classifier_run_fail_clearly_while_redis_is_down(admin_u
         started = time.monotonic()
         page = session.post(
             f"{base}/datasets/",
-            data={**form, "file_format": "auto", "confidence_scale": "auto"},
+            data={**form, "file_format": "auto", "confidence_scale": "auto", "images_root": str(tmp_path)},
             files={"file": ("p.csv", b"cat-1.jpg,Cat,91\ncat-2.jpg,Cat,97\n", "text/csv")},
             timeout=30,
         )
