@@ -83,6 +83,12 @@ def _submit(request: HttpRequest, batch) -> HttpResponse:
     else:
         if revise and result.recorded:
             messages.success(request, f"Your answers for that {batch.label} batch were updated.")
+        elif not result.recorded:  # a second tab, or a second click: the first answers stand
+            messages.warning(
+                request,
+                f"That {batch.label} batch was already submitted, so the answers sent first were kept and these "
+                "were not saved. To change them, open it again with “previous batch”.",
+            )
     return redirect(_with_queue(reverse("review:next"), request.POST))
 
 
@@ -99,7 +105,7 @@ def _with_queue(url: str, params) -> str:
 @admin_required
 def quality(request: HttpRequest) -> HttpResponse:
     """Show each reviewer's workload, speed, agreement and gold accuracy on one dataset, with its Fleiss' kappa."""
-    datasets, dataset = dataset_picked(request.GET.get("dataset"))
+    datasets, dataset = dataset_picked(request, request.GET.get("dataset"))
     context = {"datasets": datasets, "dataset": dataset}
     if dataset is not None:
         services.tallies_refresh(dataset_id=dataset.pk)

@@ -88,7 +88,8 @@ def test_submitting_the_same_lease_twice_records_nothing_new(pets, reviewer):
     location, ids, lease = open_next_batch(client)
     csrf = client.cookies["csrftoken"].value
     client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": ids})
-    client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": []})
+    second = client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease, "confirm": []}, follow=True)
+    assert "already submitted, so the answers sent first were kept" in second.content.decode(), "said, not silent"
     assert Vote.objects.count() == len(ids)
     assert Vote.objects.filter(confirm=True).count() == len(ids)
     assert Batch.objects.get(pk=int(location.rstrip("/").split("/")[-1])).reviews_done == 1
