@@ -24,7 +24,7 @@ ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhos
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [
-    "django.contrib.admin",
+    "labelqa.apps.LabelqaAdminConfig",  # django.contrib.admin with the site's login and 403s
     "django.contrib.auth",
     "django.contrib.contenttypes",
     "django.contrib.sessions",

@@ -4,7 +4,7 @@ DESIGN.md, "Who uses it" and "Pages": anonymous users see only the login page (a
 without the role gets 403. A route missing from RULES fails the test, so no view ships without a rule.
 """
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import pytest
 from django.contrib.auth import get_user_model
@@ -37,8 +37,6 @@ class Rule:
     # require_POST runs before the role check, 403 where the role check runs first).
     get_status: int | None = None
     get_refused: int = 403
-    # Exceptions to "refused roles get 403", with the reason in the table.
-    refused: dict = field(default_factory=dict)
 
 
 # The one table. Keys: the route's full name ("namespace:name"), or its pattern for unnamed routes.
@@ -47,8 +45,8 @@ RULES: dict[str, Rule] = {
     "healthz": Rule(EVERYONE, 200, public=True),
     "login": Rule(EVERYONE, 200, public=True),
     "logout": Rule(EVERYONE, 302, method="post", public=True, get_status=405, get_refused=405),
-    # Django admin: staff only; it sends anonymous and non-staff users to its own login form, not a 403.
-    "admin": Rule(MANAGE, 200, refused={"reviewer": "admin-login", "scientist": "admin-login"}),
+    # Django admin: staff only, like every other page (its own login form is never shown).
+    "admin": Rule(MANAGE, 200),
     "favicon.ico": Rule(EVERYONE, 301),
     "catalog:datasets": Rule(MANAGE, 200),
     "catalog:classify": Rule(MANAGE, 200),
@@ -170,9 +168,6 @@ def test_every_route_as_every_role(clients, kwargs_values):
         if rule.public:
             if anonymous.status_code != rule.ok:
                 failures.append(f"{key} {url} anonymous: {anonymous.status_code}, expected {rule.ok}")
-        elif key == "admin":
-            if anonymous.status_code != 302 or not anonymous["Location"].startswith("/admin/login/"):
-                failures.append(f"{key} {url} anonymous: {anonymous.status_code} {anonymous.get('Location')}")
         elif anonymous.status_code != 302 or not anonymous["Location"].startswith(LOGIN + "?next="):
             failures.append(f"{key} {url} anonymous: {anonymous.status_code} {anonymous.get('Location')}")
 
@@ -192,16 +187,19 @@ def test_every_route_as_every_role(clients, kwargs_values):
                     failures.append(f"{key} {url} {rule.method.upper()} as {role}: {status}, expected {rule.ok}")
                 elif status == 302 and response["Location"].startswith(LOGIN):
                     failures.append(f"{key} {url} as {role}: redirected to the login page")
-            elif rule.refused.get(role) == "admin-login":
-                if status != 302 or not response["Location"].startswith("/admin/login/"):
-                    failures.append(f"{key} {url} as {role}: {status}, expected the admin login redirect")
             elif status != 403:
                 failures.append(f"{key} {url} {rule.method.upper()} as {role}: {status}, expected 403")
     assert not failures, "\n".join(failures)
 
 
 @pytest.mark.django_db
-def test_logout_as_every_role(clients):
+def test_the_admins_own_login_page_is_never_shown(clients):
+    """It would be a second login page; the admin sends people to the site's, or answers 403 as every page does."""
+    anonymous = Client().get("/admin/login/?next=/admin/review/vote/")
+    assert anonymous.status_code == 302 and anonymous["Location"] == LOGIN + "?next=/admin/review/vote/"
+    assert clients["reviewer"].get("/admin/login/").status_code == 403
+    staff = clients["admin"].get("/admin/login/")
+    assert staff.status_code == 302 and staff["Location"] == "/admin/"
     for role in ROLES:
         client = clients[role]
         response = client.post(reverse("logout"))
@@ -218,6 +216,6 @@ def test_no_role_user_is_refused_everywhere_but_home(db, kwargs_values):
     client.force_login(user)
     for key, pattern, route in all_routes():
         rule = RULES.get(key)
-        if rule is not None and rule.allowed != EVERYONE and key != "admin":
+        if rule is not None and rule.allowed != EVERYONE:
             url = url_for(key, pattern, route, kwargs_values)
             assert request(client, rule, url).status_code == 403, key
