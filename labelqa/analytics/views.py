@@ -8,6 +8,7 @@ from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
+from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.analytics import charts
@@ -44,7 +45,7 @@ def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, d
 @require_GET
 @analytics_required
 def index(request: HttpRequest) -> HttpResponse:
-    datasets, dataset = dataset_picked(request.GET.get("dataset"))
+    datasets, dataset = dataset_picked(request, request.GET.get("dataset"))
     # Recounted before the report: a count here means the background aggregation is behind (no worker, or the
     # broker is down) and what it derives, such as batch priorities, may lag.
     stale_tallies = tallies_refresh(dataset_id=dataset.pk) if dataset else 0
@@ -139,7 +140,7 @@ def report_download(request: HttpRequest, dataset: str, fmt: str) -> HttpRespons
         response = HttpResponse(json.dumps(report, indent=2), content_type="application/json")
     else:
         response = HttpResponse(report_to_csv(report), content_type="text/csv; charset=utf-8")
-    response["Content-Disposition"] = f'attachment; filename="{ds.pk}-report.{fmt}"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{ds.name}-report.{fmt}")
     return response
 
 
@@ -155,7 +156,7 @@ def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHt
         return HttpResponseBadRequest(f"consensus must be one of {', '.join(Consensus.values)}")
     render_rows, content_type = renderers[fmt]
     response = StreamingHttpResponse(render_rows(ds, consensus=consensus), content_type=content_type)
-    response["Content-Disposition"] = f'attachment; filename="{ds.pk}-labels.{fmt}"'
+    response["Content-Disposition"] = content_disposition_header(True, f"{ds.name}-labels.{fmt}")
     return response
 
 
@@ -246,9 +247,7 @@ def _class_detail(dataset: Dataset, label: str, params: dict) -> dict:
 
 def _png_response(png: bytes, filename: str, *, download: bool) -> HttpResponse:
     response = HttpResponse(png, content_type="image/png")
-    disposition = "attachment" if download else "inline"
-    safe_name = "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in filename)
-    response["Content-Disposition"] = f'{disposition}; filename="{safe_name}"'
+    response["Content-Disposition"] = content_disposition_header(download, filename)
     return response
 
 

@@ -60,7 +60,7 @@ def correction_pass(request: HttpRequest) -> HttpResponse:
     """Open or close a dataset's correction pass, and show how far it got with the latest answers."""
     if request.method == "POST":
         return _switch(request)
-    datasets, dataset = dataset_picked(request.GET.get("dataset"))
+    datasets, dataset = dataset_picked(request, request.GET.get("dataset"))
     context = {"datasets": datasets, "dataset": dataset}
     if dataset is not None:
         context["overview"] = corrections.correction_overview(dataset)

@@ -22,7 +22,7 @@ GOLD_SHOWN = 200
 @require_http_methods(["GET", "POST"])
 def gold(request: HttpRequest) -> HttpResponse:
     """List a dataset's gold items with how reviewers did on each; POST imports a CSV image,truth."""
-    datasets, dataset = dataset_picked(request.POST.get("dataset") or request.GET.get("dataset"))
+    datasets, dataset = dataset_picked(request, request.POST.get("dataset") or request.GET.get("dataset"))
     upload = GoldUploadForm(request.POST or None, request.FILES or None)
     errors: list[str] = []
     if request.method == "POST" and dataset is not None and upload.is_valid():
