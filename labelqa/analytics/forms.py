@@ -17,20 +17,26 @@ def parse_edges(text: str) -> list[float]:
     return validate_edges(numbers)
 
 
+DEFAULT_EDGES_TEXT = ",".join(f"{edge:g}" for edge in DEFAULT_EDGES)
+
+
 class ReportParamsForm(forms.Form):
+    # Placeholders show the defaults that an empty field means: the page's form is always bound to the query.
     edges = forms.CharField(
-        initial=",".join(str(e) for e in DEFAULT_EDGES), required=False, help_text="Bucket edges in percent."
+        required=False,
+        help_text="Bucket edges in percent.",
+        widget=forms.TextInput(attrs={"placeholder": DEFAULT_EDGES_TEXT}),
     )
     max_error_ratio = forms.FloatField(
-        initial=DEFAULT_MAX_ERROR_RATIO,
         min_value=0,
         required=False,
         help_text="Incorrect per correct allowed above the threshold (0.1 = 1 in 10).",
+        widget=forms.NumberInput(attrs={"placeholder": f"{DEFAULT_MAX_ERROR_RATIO:g}", "step": "any"}),
     )
     consensus = forms.ChoiceField(choices=[("", "dataset default"), *Consensus.choices], required=False)
 
     def clean_edges(self) -> list[float]:
-        text = self.cleaned_data.get("edges") or self.fields["edges"].initial
+        text = self.cleaned_data.get("edges") or DEFAULT_EDGES_TEXT
         try:
             return parse_edges(text)
         except ValueError as exc:

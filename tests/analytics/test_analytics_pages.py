@@ -104,7 +104,7 @@ def test_the_class_page_shows_buckets_thresholds_and_charts(scientist_client, re
         assert f"<td>{b['low']}–{b['high']}</td>" in html
 
 
-def test_the_class_page_strips_disconfirmed_images_linked_to_their_batch(scientist_client, pets, reviewer):
+def test_the_class_page_strips_disconfirmed_images_linked_to_their_originals(scientist_client, pets, reviewer):
     disconfirmed = review_first_batches(pets, reviewer, disconfirm_first=2)
     dog = Prediction.objects.filter(pk__in=disconfirmed, label="Dog").select_related("image")
     response = scientist_client.get(reverse("analytics:class", args=["pets", "Dog"]))
@@ -114,7 +114,8 @@ def test_the_class_page_strips_disconfirmed_images_linked_to_their_batch(scienti
     html = response.content.decode()
     for prediction in dog:
         assert reverse("catalog:thumbnail", args=[prediction.image_id]) in html
-        assert reverse("admin:review_batch_change", args=[prediction.batch_id]) in html
+        assert reverse("catalog:original", args=[prediction.image_id]) in html
+    assert "/admin/" not in html, "scientists cannot open the admin"
 
 
 def test_the_class_page_is_404_for_an_unknown_class(scientist_client, pets):
