@@ -128,7 +128,9 @@ def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = Fal
                 "Your lease on this image expired and other reviewers have taken it; "
                 "your answer was not saved. Open the next image to continue."
             )
-        correction.label = _spelling_in_use(prediction.dataset, answer) if answer else ""
+        correction.label = (
+            _new_label_checked(prediction.dataset, _spelling_in_use(prediction.dataset, answer)) if answer else ""
+        )
         correction.submitted_at = now
         correction.save(update_fields=["label", "submitted_at"])
     return CorrectionResult(recorded=True, label=correction.label)
@@ -140,6 +142,20 @@ def _checked_label(text: str) -> str:
         raise CorrectionRejected("Pick one of the labels, type one, or choose “Not sure” to skip this image.")
     if len(label) > MAX_LABEL_LENGTH:
         raise CorrectionRejected(f"A label can be at most {MAX_LABEL_LENGTH} characters; yours has {len(label)}.")
+    return label
+
+
+# A spreadsheet opening the labels export runs a cell that starts with one of these as a formula.
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
+def _new_label_checked(dataset: Dataset, label: str) -> str:
+    """Refuse a typed label, not one of the model's, that a spreadsheet would run as a formula."""
+    if label.startswith(FORMULA_STARTS) and label not in dataset_labels(dataset.pk):
+        raise CorrectionRejected(
+            f"A new label cannot begin with {', '.join(FORMULA_STARTS)}: spreadsheets would run it as a formula. "
+            "Type the class name without it."
+        )
     return label
 
 

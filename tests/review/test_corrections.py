@@ -177,7 +177,7 @@ def test_a_typed_label_is_tidied_and_takes_the_spelling_already_in_use(pets, rev
 
 
 @pytest.mark.django_db
-def test_an_empty_or_too_long_label_is_refused_and_the_lease_kept(pets, reviewer):
+def test_an_empty_too_long_or_formula_label_is_refused_and_the_lease_kept(pets, reviewer):
     disconfirm(pets, [dog(0)])
     corrections_open(dataset=pets)
     lease = correction_lease(reviewer=reviewer, dataset=pets)
@@ -185,6 +185,8 @@ def test_an_empty_or_too_long_label_is_refused_and_the_lease_kept(pets, reviewer
         correction_submit(reviewer=reviewer, token=str(lease.token), label="   ")
     with pytest.raises(CorrectionRejected, match="at most 200 characters"):
         correction_submit(reviewer=reviewer, token=str(lease.token), label="x" * 201)
+    with pytest.raises(CorrectionRejected, match="spreadsheets would run it as a formula"):
+        correction_submit(reviewer=reviewer, token=str(lease.token), label='=HYPERLINK("http://evil.example/")')
     lease.refresh_from_db()
     assert lease.submitted_at is None and lease.label == ""
     assert correction_lease(reviewer=reviewer, dataset=pets).pk == lease.pk
