@@ -1,12 +1,9 @@
 """Reviewer pages: home, leasing the next batch, the batch grid and its submission; the admins' quality page."""
 
-from urllib.parse import urlencode
-
 from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.urls import reverse
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
@@ -26,17 +23,31 @@ def home(request: HttpRequest) -> HttpResponse:
     return render(request, "review/home.html", context)
 
 
+# The queue filter (?dataset=, ?label=) lives in the session, so that the review flow's redirects are the bare
+# /review/batch/<id>/ and /review/next/ of the contract: per leased batch, then once for the /review/next/ that
+# follows its submit.
+BATCH_QUEUES = "review_batch_queues"
+QUEUE_AFTER_SUBMIT = "review_queue_after_submit"
+REMEMBERED_QUEUES = 20
+
+
 @reviewer_required
 def next_batch(request: HttpRequest) -> HttpResponse:
-    """Lease the next batch and redirect to it, or say that the queue is empty."""
-    dataset = None
-    if name := request.GET.get("dataset"):
-        dataset = get_object_or_404(Dataset, name=name)
-    label = request.GET.get("label") or None
+    """Lease the next batch and redirect to it, or say that the queue is empty.
+
+    Without ?dataset= or ?label=, the filter of the batch just submitted carries on.
+    """
+    queue = _queue_params(request.GET) or request.session.pop(QUEUE_AFTER_SUBMIT, {})
+    dataset = get_object_or_404(Dataset, name=queue["dataset"]) if "dataset" in queue else None
+    label = queue.get("label")
     lease = services.batch_lease(reviewer=request.user, dataset=dataset, label=label)
     if lease is None:
         return render(request, "review/empty.html", {"dataset": dataset, "label": label})
-    return redirect(_with_queue(reverse("review:batch", args=[lease.batch_id]), request.GET))
+    if queue:
+        queues = request.session.get(BATCH_QUEUES, {})
+        queues[str(lease.batch_id)] = queue
+        request.session[BATCH_QUEUES] = dict(list(queues.items())[-REMEMBERED_QUEUES:])
+    return redirect("review:batch", lease.batch_id)
 
 
 @reviewer_required
@@ -58,7 +69,6 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         "revising": revising,
         "prefetch_images": selectors.likely_next_images(batch, request.user),
         "items": selectors.batch_items(lease),
-        "queue": _queue_params(request.GET),
     }
     if not revising:  # the page shows these only on a first look
         context["previous_batch_id"] = selectors.previous_batch_id(request.user, exclude=batch.pk)
@@ -89,17 +99,16 @@ def _submit(request: HttpRequest, batch) -> HttpResponse:
                 f"That {batch.label} batch was already submitted, so the answers sent first were kept and these "
                 "were not saved. To change them, open it again with “previous batch”.",
             )
-    return redirect(_with_queue(reverse("review:next"), request.POST))
+    queues = request.session.get(BATCH_QUEUES, {})
+    if queue := queues.pop(str(batch.pk), None):
+        request.session[BATCH_QUEUES] = queues
+        request.session[QUEUE_AFTER_SUBMIT] = queue
+    return redirect("review:next")
 
 
 def _queue_params(params) -> dict[str, str]:
-    """Keep only the queue filters (dataset, label) of a request, to carry them from batch to batch."""
+    """Keep only the queue filters (dataset, label) of a request."""
     return {key: params[key] for key in ("dataset", "label") if params.get(key)}
-
-
-def _with_queue(url: str, params) -> str:
-    query = urlencode(_queue_params(params))
-    return f"{url}?{query}" if query else url
 
 
 @admin_required

@@ -137,3 +137,22 @@ def test_a_reviewer_goes_back_to_the_previous_batch_and_changes_a_vote(pets, rev
     assert Vote.objects.count() == len(ids)
     assert list(Vote.objects.filter(confirm=False).values_list("prediction_id", flat=True)) == [ids[0]]
     assert [int(i) for i in CHECKBOX.findall(client.get(previous).content.decode())] == ids[1:]
+
+
+@pytest.mark.django_db
+def test_a_filtered_queue_keeps_its_filter_behind_the_contracts_bare_redirects(pets, reviewer):
+    """?label= (or ?dataset=) carries from batch to batch, yet every Location is exactly the contract's URL."""
+    client = login(reviewer.username)
+    csrf = client.cookies["csrftoken"].value
+    location = client.get("/review/next/?label=Fox")["Location"]
+    foxes = []
+    while re.fullmatch(r"/review/batch/(\d+)/", location):
+        foxes.append(Batch.objects.get(pk=int(location.split("/")[-2])).label)
+        lease = re.search(r'name="lease" value="([^"]+)"', client.get(location).content.decode()).group(1)
+        submitted = client.post(location, {"csrfmiddlewaretoken": csrf, "lease": lease})
+        assert submitted["Location"] == "/review/next/"
+        after = client.get(submitted["Location"])
+        location = after.get("Location", "")
+    assert foxes == ["Fox", "Fox"]
+    assert "There are no more batches for you labelled “Fox”" in after.content.decode()
+    assert Batch.objects.get(pk=int(client.get("/review/next/")["Location"].split("/")[-2])).label != "Fox"
