@@ -48,9 +48,7 @@ def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None =
     now = timezone.now()
     expires_at = lease_expiry(now)
     open_lease = _open_lease(reviewer, dataset, label, now)
-    if open_lease is not None:
-        open_lease.expires_at = expires_at
-        open_lease.save(update_fields=["expires_at"])
+    if open_lease is not None and _lease_extended(open_lease, expires_at):
         return open_lease
     datasets = [dataset] if dataset is not None else Dataset.objects.order_by("name")
     for candidate_dataset in datasets:
@@ -74,6 +72,21 @@ def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, expire
         return lease
 
     return first_claimed(lambda skipped: _next_candidate(reviewer, dataset, label, now, skipped), claim)
+
+
+def _lease_extended(lease: Lease, expires_at) -> bool:
+    """Extend the reviewer's open lease under its batch's lock, unless it expired since it was read.
+
+    Leasing counts a batch's live leases under the same lock: once this lease expired, another reviewer may have
+    taken its slot, and extending it would over-fill the batch.
+    """
+    with transaction.atomic():
+        list(Batch.objects.select_for_update().filter(pk=lease.batch_id).values_list("pk"))
+        live = Lease.objects.filter(pk=lease.pk, submitted_at__isnull=True, expires_at__gt=timezone.now())
+        if not live.update(expires_at=expires_at):
+            return False
+    lease.expires_at = expires_at
+    return True
 
 
 def _open_lease(reviewer, dataset, label, now) -> Lease | None:

@@ -25,6 +25,22 @@ def test_a_reviewer_gets_their_open_lease_back(pets, reviewer):
 
 
 @pytest.mark.django_db
+def test_an_open_lease_that_expires_before_it_is_extended_is_not_extended(pets, reviewer, reviewer2, monkeypatch):
+    """Read live, expired by the time it is extended, its slot taken meanwhile: extending it would over-fill."""
+    from labelqa.review import services
+
+    held = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")  # Cat: one batch, one review wanted
+    expire(held)
+    taker = batch_lease(reviewer=reviewer2, dataset=pets, label="Cat")
+    assert taker.batch_id == held.batch_id
+    monkeypatch.setattr(services, "_open_lease", lambda *args: held)  # as read an instant before it expired
+
+    assert batch_lease(reviewer=reviewer, dataset=pets, label="Cat") is None, "the slot is reviewer2's now"
+    held.refresh_from_db()
+    assert held.expires_at < timezone.now()
+
+
+@pytest.mark.django_db
 def test_an_expired_lease_returns_the_batch_to_the_pool(pets, reviewer, reviewer2):
     lease = batch_lease(reviewer=reviewer, dataset=pets)
     assert batch_lease(reviewer=reviewer2, dataset=pets).batch_id != lease.batch_id
