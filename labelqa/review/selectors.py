@@ -174,7 +174,7 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
     decide: a reviewer's own vote never agrees with itself, and with one review per image there is nothing to
     agree with. It reads the tallies, so call `tallies_refresh` first. Reliability is Dawid–Skene's accuracy
     over all the dataset's votes, excluded reviewers' too, so an excluded reviewer can be judged for inclusion
-    again.
+    again; it is None for a reviewer who shares no image with a counted reviewer.
     """
     votes = Vote.objects.filter(prediction__dataset=dataset)
     excluded = set(excluded_reviewers(dataset).values_list("reviewer_id", flat=True))
@@ -186,6 +186,7 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
             votes=Count("id"),
             decided=Count("id", filter=confirmed | disconfirmed),
             agreed=Count("id", filter=(confirmed & Q(confirm=True)) | (disconfirmed & Q(confirm=False))),
+            shared=Count("id", filter=Q(others_confirms__gt=0) | Q(others_disconfirms__gt=0)),
         )
         .order_by("reviewer__username")
     )
@@ -204,7 +205,8 @@ def reviewer_quality(dataset: Dataset) -> list[dict]:
             "batches": len(durations[row["reviewer_id"]]),
             "median_seconds": median(durations[row["reviewer_id"]]) if durations[row["reviewer_id"]] else None,
             "agreement": row["agreed"] / row["decided"] if row["decided"] else None,
-            "reliability": reliability.get(row["reviewer_id"]),
+            # With no image shared with another reviewer, Dawid–Skene's figure would be its prior, not evidence.
+            "reliability": reliability.get(row["reviewer_id"]) if row["shared"] else None,
             "excluded": row["reviewer_id"] in excluded,
         }
         for row in rows

@@ -37,6 +37,17 @@ def test_reviewer_quality_counts_votes_batches_and_agreement(reviewed):
     assert not rows["alice"]["excluded"]
 
 
+def test_reliability_needs_an_image_shared_with_another_reviewer(pets, reviewer, reviewer2):
+    """Reviewing disjoint batches gives Dawid–Skene nothing to weigh: its figure would be the prior."""
+    review_cats(reviewer, pets, confirmed=10)
+    lease = batch_lease(reviewer=reviewer2, dataset=pets, label="Dog")
+    votes_submit(reviewer=reviewer2, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+    tallies_refresh(dataset_id=pets.pk)
+    rows = {r["username"]: r for r in reviewer_quality(pets)}
+    assert rows["alice"]["reliability"] is None and rows["bob"]["reliability"] is None
+    assert rows["alice"]["votes"] == 10
+
+
 def test_agreement_is_with_the_others_and_leaves_out_excluded_reviewers(reviewed, reviewer, reviewer2, admin_user):
     from labelqa.review.services import reviewer_exclude
 
