@@ -483,8 +483,16 @@ def duplicate_problem(image: str, first: int, unit: str = "line") -> str:
     return f"image {image!r} already appears on {unit} {first}"
 
 
+ALREADY_IN_DATASET = "is already in dataset"
+
+
 def existing_problem(image: str, dataset_name: str) -> str:
-    return f"image {image!r} is already in dataset {dataset_name!r}"
+    return f"image {image!r} {ALREADY_IN_DATASET} {dataset_name!r}"
+
+
+def replace_would_help(problems: list[str], replace: bool) -> bool:
+    """Tell whether an import refused for images already in the dataset could go through with `replace`."""
+    return not replace and any(ALREADY_IN_DATASET in problem for problem in problems)
 
 
 def voted_problem(image: str, dataset_name: str) -> str:

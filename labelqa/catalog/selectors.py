@@ -5,6 +5,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob, Prediction
+from labelqa.catalog.rows import replace_would_help
 from labelqa.review.models import Batch
 
 
@@ -93,6 +94,8 @@ def import_progress(job: ImportJob) -> dict:
         percent = 0.0
     if failed:
         summary = f"failed: nothing was imported ({job.error_total:,} problem{'s' if job.error_total != 1 else ''})"
+        if replace_would_help(job.errors, job.options.get("replace", False)):
+            summary += "; to replace the predictions of images nobody has reviewed yet, upload it again with Replace"
     else:
         of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
         summary = f"{job.status}: {job.rows_validated:,}{of} rows validated, {job.rows_imported:,} imported"

@@ -186,3 +186,16 @@ def test_a_new_dataset_needs_an_images_root_and_a_name_that_fits_a_url(admin_use
 
     response = upload(client, b"images/new-0000.jpg,Dog,90\n", dataset="pets")  # pets keeps its root
     assert response.status_code == 302 and ImportJob.objects.get().options["images_root"] is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_refused_for_images_already_in_the_dataset_points_to_replace(admin_user, pets, media_root, eager_celery):
+    path = pets.images.order_by("path").first().path
+    response = upload(admin_client(admin_user), f"{path},Dog,91\n".encode(), dataset="pets")
+    progress = admin_client(admin_user).get(response["Location"] + "progress.json").json()
+    assert progress["errors"] == [f"line 1: image '{path}' is already in dataset 'pets'"]
+    assert progress["summary"].endswith("upload it again with Replace")
+
+    upload(admin_client(admin_user), b"a.jpg,Dog,91\na.jpg,Dog,92\n", dataset="pets")  # a problem Replace cannot fix
+    job = ImportJob.objects.order_by("pk").last()
+    assert "Replace" not in admin_client(admin_user).get(f"/datasets/imports/{job.pk}/progress.json").json()["summary"]

@@ -4,7 +4,13 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
-from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS, RowsRejected, detect_format
+from labelqa.catalog.rows import (
+    CONFIDENCE_SCALES,
+    PREDICTION_FORMATS,
+    RowsRejected,
+    detect_format,
+    replace_would_help,
+)
 from labelqa.catalog.services import predictions_import
 
 
@@ -75,7 +81,7 @@ class Command(BaseCommand):
                 )
         except RowsRejected as exc:
             hint = ""
-            if not options["replace"] and "is already in dataset" in exc.message():
+            if replace_would_help([exc.message()], options["replace"]):
                 hint = "\n(pass --replace to replace the predictions of images nobody has voted on yet)"
             raise CommandError(f"{path}: nothing was imported; fix these lines and run again:\n{exc.message()}{hint}")
         except ValueError as exc:
