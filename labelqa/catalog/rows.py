@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import codecs
 import csv
+import heapq
 import json
 import math
 import posixpath
@@ -45,20 +46,31 @@ class RowsRejected(Exception):
 
 
 class ErrorList:
-    """Collect `line N: problem` messages, keeping the first MAX_REPORTED_ERRORS and counting the rest.
+    """Collect `line N: problem` messages, keeping the MAX_REPORTED_ERRORS first by line and counting the rest.
 
-    `unit` names what N counts: lines of a text file, or items of a JSON array ("item N: problem").
+    Checks run in passes (fields, then images against the dataset), so problems arrive out of line order; they are
+    reported in line order, problems of the whole file first. `unit` names what N counts: lines of a text file, or
+    items of a JSON array ("item N: problem").
     """
 
     def __init__(self, unit: str = "line") -> None:
         self.unit = unit
-        self.errors: list[str] = []
         self.total = 0
+        # A max-heap on (line, arrival) by negation: its root is the kept problem to drop for an earlier line.
+        self._kept: list[tuple[int, int, str]] = []
 
     def add(self, line: int | None, problem: str) -> None:
         self.total += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            self.errors.append(f"{self.unit} {line}: {problem}" if line is not None else problem)
+        text = f"{self.unit} {line}: {problem}" if line is not None else problem
+        entry = (-(line if line is not None else 0), -self.total, text)
+        if len(self._kept) < MAX_REPORTED_ERRORS:
+            heapq.heappush(self._kept, entry)
+        elif entry > self._kept[0]:
+            heapq.heapreplace(self._kept, entry)
+
+    @property
+    def errors(self) -> list[str]:
+        return [text for _, _, text in sorted(self._kept, reverse=True)]
 
     def raise_if_any(self) -> None:
         if self.total:

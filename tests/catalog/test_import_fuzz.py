@@ -263,3 +263,17 @@ def test_a_line_the_copy_path_takes_as_it_is_is_what_check_prediction_makes_of_i
         fields["label"],
         float(fields["conf"]),
     )
+
+
+@settings(max_examples=200, deadline=None)
+@given(lines=st.lists(st.one_of(st.none(), st.integers(min_value=1, max_value=10_000)), max_size=300))
+def test_the_error_list_reports_the_first_lines_in_order_whatever_order_they_were_found_in(lines):
+    errors = ErrorList()
+    for number, line in enumerate(lines):
+        errors.add(line, f"problem {number}")
+    # Problems of the whole file first, then by line; the same line in the order found.
+    expected = sorted(enumerate(lines), key=lambda item: (item[1] or 0, item[0]))[:100]
+    assert errors.errors == [
+        f"line {line}: problem {number}" if line is not None else f"problem {number}" for number, line in expected
+    ]
+    assert errors.total == len(lines)
