@@ -84,8 +84,8 @@ COMMIT;
 # index, then the same indexes as images and predictions have, built afterwards (a sort each, not a row-by-row insert).
 BUILD_FLOOR = """
 BEGIN;
-CREATE TABLE floor_image (LIKE catalog_image);
-CREATE TABLE floor_prediction (LIKE catalog_prediction INCLUDING IDENTITY);
+CREATE TABLE floor_image (LIKE catalog_image INCLUDING DEFAULTS);
+CREATE TABLE floor_prediction (LIKE catalog_prediction INCLUDING IDENTITY INCLUDING DEFAULTS);
 WITH w AS (SELECT nextval('catalog_image_id_seq') AS image_id, image, label, confidence FROM bench_bare),
 images AS (INSERT INTO floor_image (id, dataset_id, path, problem, thumbnail, metadata)
            SELECT image_id, 1, image, '', '', '{}' FROM w)
