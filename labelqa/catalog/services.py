@@ -5,10 +5,10 @@ from __future__ import annotations
 import io
 import random
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO
+from typing import IO, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -433,17 +433,22 @@ CONTENT_TYPES = {
 
 
 IMAGE_CHECK_FIELDS = ["thumbnail", "problem", "unusable"]
+T = TypeVar("T")
 
 
-def _image_set_problem(image: Image, exc: storage.ImageUnavailable | imaging.ImageProblem) -> None:
-    """Note why the image cannot be shown; bytes that were read and are no image make it unusable for good."""
-    image.problem = str(exc)[:500]
+def _image_note_problem(image: Image, exc: storage.ImageUnavailable | imaging.ImageProblem | None) -> None:
+    """Note why the image cannot be shown, or that it can; bytes that were read and are no image make it unusable."""
+    image.problem = str(exc)[:500] if exc is not None else ""
     image.unusable = isinstance(exc, imaging.ImageProblem)
 
 
-def _image_save_if_changed(image: Image, before: tuple) -> None:
-    if tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS) != before:
+def _image_checked(image: Image, check: Callable[[], T]) -> T:
+    """Run `check` on the image and save what it noted, if that changed: a flagged image shown again writes nothing."""
+    before = [getattr(image, name) for name in IMAGE_CHECK_FIELDS]
+    result = check()
+    if [getattr(image, name) for name in IMAGE_CHECK_FIELDS] != before:
         image.save(update_fields=IMAGE_CHECK_FIELDS)
+    return result
 
 
 def image_thumbnail(image: Image) -> ImageBytes:
@@ -456,9 +461,7 @@ def image_thumbnail(image: Image) -> ImageBytes:
         return ImageBytes(cached, "image/webp")
     if image.unusable:
         return PLACEHOLDER
-    before = tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS)
-    data = _thumbnail_store(image, image.dataset.images_root)
-    _image_save_if_changed(image, before)  # an unreadable image shown again changes nothing: no write
+    data = _image_checked(image, lambda: _thumbnail_store(image, image.dataset.images_root))
     return ImageBytes(data, "image/webp") if data is not None else PLACEHOLDER
 
 
@@ -467,10 +470,10 @@ def _thumbnail_store(image: Image, images_root: str) -> bytes | None:
     try:
         data = imaging.make_thumbnail(storage.read_image(images_root, image.path))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
-        _image_set_problem(image, exc)
+        _image_note_problem(image, exc)
         return None
     image.thumbnail = storage.thumbnail_key(image.dataset_id, image.pk)
-    image.problem, image.unusable = "", False
+    _image_note_problem(image, None)
     storage.thumbnail_save(image.thumbnail, data)
     return data
 
@@ -517,11 +520,11 @@ def thumbnails_make(
     return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists(), last=last)
 
 
-def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> bool:
+def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> None:
     from worker.tasks import enqueue, thumbnails_run
 
     consequence = "thumbnails will be made when the grid first shows them."
-    return enqueue(thumbnails_run, dataset_id, flagged_again, 0, consequence=consequence)
+    enqueue(thumbnails_run, dataset_id, flagged_again, 0, consequence=consequence)
 
 
 def images_check_again(*, dataset: Dataset) -> int:
@@ -539,16 +542,19 @@ def image_original(image: Image) -> ImageBytes:
     """Return the original bytes once they decode as a safe image; PLACEHOLDER otherwise."""
     if image.unusable:
         return PLACEHOLDER
-    try:
-        data = storage.read_image(image.dataset.images_root, image.path)
-        imaging.open_image(data, target_size=(2048, 2048))
-    except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
-        before = tuple(getattr(image, name) for name in IMAGE_CHECK_FIELDS)
-        _image_set_problem(image, exc)
-        _image_save_if_changed(image, before)
+
+    def read_and_check() -> bytes | None:
+        try:
+            data = storage.read_image(image.dataset.images_root, image.path)
+            imaging.open_image(data, target_size=(2048, 2048))
+        except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
+            _image_note_problem(image, exc)
+            return None
+        _image_note_problem(image, None)  # it may not have read before
+        return data
+
+    data = _image_checked(image, read_and_check)
+    if data is None:
         return PLACEHOLDER
-    if image.problem:  # it could not be read before and can now
-        image.problem = ""
-        image.save(update_fields=["problem"])
     with PILImage.open(io.BytesIO(data)) as header:
         return ImageBytes(data, CONTENT_TYPES.get(header.format, "application/octet-stream"))
