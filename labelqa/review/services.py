@@ -81,12 +81,17 @@ def _lease_extended(lease: Lease, expires_at) -> bool:
     taken its slot, and extending it would over-fill the batch.
     """
     with transaction.atomic():
-        list(Batch.objects.select_for_update().filter(pk=lease.batch_id).values_list("pk"))
+        _batches_lock([lease.batch_id])
         live = Lease.objects.filter(pk=lease.pk, submitted_at__isnull=True, expires_at__gt=timezone.now())
         if not live.update(expires_at=expires_at):
             return False
     lease.expires_at = expires_at
     return True
+
+
+def _batches_lock(batch_ids: list[int]) -> None:
+    """Take the batches' row locks for this transaction, in id order so that two callers never deadlock."""
+    list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
 
 
 def _open_lease(reviewer, dataset, label, now) -> Lease | None:
@@ -292,8 +297,7 @@ def _batches_count_imported_reviews(dataset: Dataset, reviewer_ids: list[int]) -
         return
     now = timezone.now()
     batch_ids = sorted({batch_id for batch_id, _ in covered})
-    # Under the batches' locks, taken in id order like leasing takes them, reviews_done stays exact.
-    list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
+    _batches_lock(batch_ids)  # under their locks, reviews_done stays exact
     leases = Lease.objects.filter(batch_id__in=batch_ids, reviewer_id__in=reviewer_ids)
     held = {
         (lease.batch_id, lease.reviewer_id): lease for lease in leases if (lease.batch_id, lease.reviewer_id) in covered
