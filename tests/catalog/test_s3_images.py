@@ -85,7 +85,7 @@ def test_an_s3_dataset_imports_and_its_images_show_as_thumbnails(s3, reviewer):
     assert response.status_code == 200 and response["Content-Type"] == "image/svg+xml"
     bad.refresh_from_db()
     assert "not an image" in bad.problem
-    with CaptureQueriesContext(connection) as queries:  # shown again: the flag is already there, nothing to write
+    with CaptureQueriesContext(connection) as queries:  # shown again: unusable, so neither decoded nor written
         assert client.get(f"/datasets/images/{bad.pk}/thumbnail/")["Content-Type"] == "image/svg+xml"
     assert not [q["sql"] for q in queries if q["sql"].startswith("UPDATE")]
 
