@@ -63,7 +63,7 @@ def reliability_png(table: dict, *, title: str) -> bytes:
         )
     ece = table.get("ece")
     ece_text = "no reviewed items" if ece is None else f"ECE {100 * ece:.1f} points"
-    top.set_title(f"{title} — {ece_text}", fontsize=10)
+    top.set_title(f"{title} — {ece_text}", fontsize=10, parse_math=False)
     top.set_ylabel("observed accuracy (%)")
     top.set_ylim(0, 105)
     top.legend(loc="upper left", fontsize=7, frameon=False)
@@ -100,7 +100,7 @@ def threshold_curve_png(
     axes.axhline(100 * target_error, color=BAD, linestyle="--", linewidth=1, label=f"target {100 * target_error:.1f}%")
     if certified is not None:
         axes.axvline(certified, color="black", linewidth=1, label=f"certified threshold {certified}")
-    axes.set_title(title, fontsize=10)
+    axes.set_title(title, fontsize=10, parse_math=False)  # labels are data: "$" is not math
     axes.set_xlabel("threshold: confidence (%) at or above")
     axes.set_ylabel("error bound (%)")
     axes.set_ylim(0, 100)

@@ -171,3 +171,14 @@ def test_the_threshold_png_needs_a_label(scientist_client, pets):
 def test_it_serves_a_scientist_signed_in_with_a_password(client, scientist, pets):
     assert client.login(username=scientist.username, password=PASSWORD)
     assert client.get(reverse("analytics:class", args=["pets", "Cat"])).status_code == 200
+
+
+@pytest.mark.parametrize("label", ["$x^$", "cost $5", "$\\frac{a}{b}$"])
+def test_charts_draw_a_label_with_dollar_signs_as_text(scientist_client, db, tmp_path, label):
+    """matplotlib read "$…$" in titles as math: an unbalanced one was a 500, a balanced one drew a formula."""
+    from labelqa.catalog.services import predictions_import
+
+    rows = f'a.jpg,"{label}",91\nb.jpg,"{label}",62\n'.encode()
+    predictions_import(dataset_name="money", stream=io.BytesIO(rows), images_root=str(tmp_path))
+    png_of(scientist_client.get(reverse("analytics:calibration", args=["money"]), {"label": label}))
+    png_of(scientist_client.get(reverse("analytics:threshold", args=["money"]), {"label": label}))
