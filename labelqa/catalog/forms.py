@@ -52,8 +52,13 @@ class PredictionUploadForm(forms.Form):
     min_confidence = forms.FloatField(
         required=False, min_value=0, max_value=100, help_text="Percent; lower rows are skipped."
     )
-    batch_size = forms.IntegerField(required=False, min_value=1, max_value=25, initial=25)
-    reviews_per_item = forms.IntegerField(required=False, min_value=1, max_value=25, initial=1)
+    # No initial values: a pre-filled field would overwrite an existing dataset's settings on every upload.
+    batch_size = forms.IntegerField(
+        required=False, min_value=1, max_value=25, help_text="Empty: 25 for a new dataset, else unchanged."
+    )
+    reviews_per_item = forms.IntegerField(
+        required=False, min_value=1, max_value=25, help_text="Empty: 1 for a new dataset, else unchanged."
+    )
     replace = forms.BooleanField(
         required=False, help_text="Replace the predictions of images already in the dataset that nobody reviewed."
     )

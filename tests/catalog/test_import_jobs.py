@@ -199,3 +199,22 @@ def test_a_job_refused_for_images_already_in_the_dataset_points_to_replace(admin
     upload(admin_client(admin_user), b"a.jpg,Dog,91\na.jpg,Dog,92\n", dataset="pets")  # a problem Replace cannot fix
     job = ImportJob.objects.order_by("pk").last()
     assert "Replace" not in admin_client(admin_user).get(f"/datasets/imports/{job.pk}/progress.json").json()["summary"]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_an_upload_into_an_existing_dataset_keeps_its_settings_unless_given(admin_user, pets, media_root, eager_celery):
+    """The form used to pre-fill 25 and 1, so every upload silently reset a dataset's batch size and reviews."""
+    pets.batch_size, pets.reviews_per_item = 5, 2
+    pets.save()
+    client = admin_client(admin_user)
+    form = client.get("/datasets/").context["form"]
+    browser_sends = {name: form[name].value() or "" for name in ("batch_size", "reviews_per_item")}
+    assert browser_sends == {"batch_size": "", "reviews_per_item": ""}
+
+    upload(client, b"images/new-dog.jpg,Dog,90\n", dataset="pets", **browser_sends)
+    pets.refresh_from_db()
+    assert (ImportJob.objects.get().status, pets.batch_size, pets.reviews_per_item) == (ImportJob.Status.DONE, 5, 2)
+
+    upload(client, b"images/new-cat.jpg,Cat,90\n", dataset="pets", batch_size="7")
+    pets.refresh_from_db()
+    assert (pets.batch_size, pets.reviews_per_item) == (7, 2)
