@@ -66,12 +66,15 @@ class PredictionAdmin(admin.ModelAdmin):
     list_display = ["image", "label", "confidence", "confirms", "disconfirms", "batch"]
     list_filter = ["dataset"]
     search_fields = ["label", "image__path"]
-    raw_id_fields = ["image"]
     list_select_related = ["image"]
-    # Kept by the aggregation task from the votes; batches are re-formed by the dataset's action.
-    readonly_fields = ["confirms", "disconfirms", "tally_stale", "batch"]
+    # Tallies are kept by the aggregation task from the votes; batches are re-formed by the dataset's action. What the
+    # model said is read-only too: moving a prediction would leave it in another label's batch with its votes.
+    readonly_fields = ["dataset", "image", "label", "confidence", "confirms", "disconfirms", "tally_stale", "batch"]
 
     actions = ["mark_gold_correct", "mark_gold_wrong"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # predictions come from imports and classifier runs
 
     @admin.action(description="Make gold: the model's label is right (reviewers should confirm)")
     def mark_gold_correct(self, request, queryset) -> None:

@@ -23,3 +23,21 @@ def test_rows_that_count_reviews_are_read_only_in_the_admin(client, django_user_
     assert client.post(f"{base}{row.pk}/change/", {}).status_code == 403
     assert client.post(f"{base}{row.pk}/delete/", {"post": "yes"}).status_code == 403
     assert model.objects.filter(pk=row.pk).exists()
+
+
+@pytest.mark.django_db
+def test_what_the_model_said_is_read_only_in_the_prediction_admin(client, django_user_model, pets):
+    """Editing a prediction's dataset or label left it in another label's batch, counting its votes there."""
+    client.force_login(django_user_model.objects.create_superuser("root", "root@example.com", "x"))
+    prediction = Prediction.objects.filter(dataset=pets).first()
+    before = (prediction.dataset_id, prediction.image_id, prediction.label, prediction.confidence)
+
+    assert client.get("/admin/catalog/prediction/add/").status_code == 403
+    response = client.post(
+        f"/admin/catalog/prediction/{prediction.pk}/change/",
+        {"dataset": pets.pk + 1, "label": "Moved label", "confidence": "1", "model_name": "m", "top_k": "[]"},
+    )
+    assert response.status_code == 302
+    prediction.refresh_from_db()
+    assert (prediction.dataset_id, prediction.image_id, prediction.label, prediction.confidence) == before
+    assert prediction.model_name == "m", "the fields that are not the model's verdict stay editable"
