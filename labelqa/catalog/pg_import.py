@@ -31,6 +31,7 @@ from labelqa.catalog.rows import (
     NO_ROWS_PROBLEM,
     PREDICTION_COLUMNS,
     ErrorList,
+    HeaderProblem,
     ProgressCallback,
     RowsRejected,
     check_prediction,
@@ -185,15 +186,16 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
         fields = next(csv.reader([text]))
         if any(f.strip() for f in fields):
             break
-    columns = header_map(fields)
+    try:
+        columns = header_map(fields)
+    except HeaderProblem:  # the Python reader names the problem, as for a quoted head
+        _create_stage(cursor, [])
+        _copy_csv_slow(cursor, chain([data], stream), line, None, reported, detect_header=True)
+        return []
     if columns is None:
         names, pending, first = ["image", "label", "conf"], data, line
     else:
         pending, first = b"", line + 1
-        if len(columns) != len(fields):  # a repeated column name: only the csv module path maps it as before
-            _create_stage(cursor, [])
-            _copy_csv_slow(cursor, stream, first, columns, reported, detect_header=False)
-            return []
         names = [_stage_column(f.strip().lower(), columns) for f in fields]
     meta_names = [n for n in columns or {} if n not in PREDICTION_COLUMNS]
     _create_stage(cursor, meta_names)

@@ -205,12 +205,23 @@ class _LineCounter:
         return text
 
 
+class HeaderProblem(ValueError):
+    """A header names every required column but cannot be read as one; the message says what to change."""
+
+
 def header_map(fields: list[str], required: tuple[str, ...] = PREDICTION_COLUMNS) -> dict[str, int] | None:
-    """Return {column name: index} when `fields` is a header naming every required column, else None."""
+    """Return {column name: index} when `fields` is a header naming every required column, else None.
+
+    Raises HeaderProblem when such a header names a column twice: which of the two holds the value is a guess.
+    """
     names = [f.strip().lower() for f in fields]
-    if all(column in names for column in required):
-        return {name: i for i, name in enumerate(names)}
-    return None
+    if not all(column in names for column in required):
+        return None
+    columns = {name: i for i, name in enumerate(names)}
+    if len(columns) != len(names):
+        twice = sorted({name for name in names if names.count(name) > 1})
+        raise HeaderProblem(f"the header names {', '.join(map(repr, twice))} more than once; rename or drop the copy")
+    return columns
 
 
 def parse_confidence(raw: str) -> float:
@@ -282,7 +293,11 @@ def csv_prediction_records(
     """
     for index, (line, fields) in enumerate(csv_records(stream, first_line)):
         if index == 0 and detect_header:
-            columns = header_map(fields)
+            try:
+                columns = header_map(fields)
+            except HeaderProblem as exc:
+                errors.add(line, str(exc))
+                return
             if columns is not None:
                 continue
         problem = field_count_problem(len(fields), columns)
@@ -552,7 +567,11 @@ def headed_records(
     columns = None
     for index, (line, fields) in enumerate(csv_records(stream)):
         if index == 0:
-            columns = header_map(fields, required)
+            try:
+                columns = header_map(fields, required)
+            except HeaderProblem as exc:
+                errors.add(line, str(exc))
+                return
             if columns is None:
                 errors.add(line, f"the first line must be the header {','.join(required)}")
                 return

@@ -85,6 +85,14 @@ BAD_FILES = {
     "empty file": ("", ["the file holds no prediction rows"]),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
     "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
+    "column named twice": (
+        "image,label,confidence,Label\na.jpg,Dog,90,Cat\n",
+        ["line 1: the header names 'label' more than once; rename or drop the copy"],
+    ),
+    "metadata column named twice": (
+        'image,label,note,confidence,note\na.jpg,Dog,x,90\n"b.jpg",Dog,x,90,y\n',
+        ["line 1: the header names 'note' more than once"],
+    ),
 }
 
 
