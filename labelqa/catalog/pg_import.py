@@ -40,11 +40,12 @@ from labelqa.catalog.rows import (
     existing_problem,
     fraction_problem,
     header_map,
+    in_review_problem,
     prediction_records,
     text_lines,
     voted_problem,
 )
-from labelqa.review.models import Batch, Vote
+from labelqa.review.models import Batch, Lease, Vote
 
 BLOCK_BYTES = 8 * 2**20
 COPY_FLUSH_CHARS = 2**20
@@ -400,6 +401,7 @@ class _Found(IntEnum):
     ABOVE_FRACTION = 2  # above 1 in a file on the fraction scale
     IN_DATASET = 3  # the image is in the dataset already
     VOTED = 4  # replacing was asked for, but the image has votes
+    IN_REVIEW = 5  # replacing was asked for, but the image's batch is leased to a reviewer now
 
 
 def _find_problems(
@@ -456,7 +458,7 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
     )
     if not Image.objects.filter(dataset=dataset).exists():
         return
-    image, prediction, vote = (m._meta.db_table for m in (Image, Prediction, Vote))
+    image, prediction, vote, lease = (m._meta.db_table for m in (Image, Prediction, Vote, Lease))
     cursor.execute(
         f"""
         INSERT INTO lq_replace (line, image_id, prediction_id, batch_id)
@@ -484,6 +486,18 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
         """,
         [_Found.VOTED],
     )
+    # Moving an item out of an open grid would drop the reviewer's vote on it; and the lease holds its batch.
+    cursor.execute(
+        f"""
+        INSERT INTO lq_err (phase, line, image)
+        SELECT %s, r.line, r.image
+        FROM lq_replace x JOIN lq_rows r USING (line)
+        WHERE EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
+                                                AND l.expires_at > now())
+          AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
+        """,
+        [_Found.IN_REVIEW],
+    )
 
 
 def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
@@ -510,6 +524,8 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
         return fraction_problem(conf)
     if phase == _Found.VOTED:
         return voted_problem(image, dataset.name)
+    if phase == _Found.IN_REVIEW:
+        return in_review_problem(image, dataset.name)
     return existing_problem(image, dataset.name)
 
 
@@ -650,11 +666,13 @@ def _write(
     _write_parts(cursor, statement, params, parts, progress, total)
     cursor.execute(
         f"""
-        DELETE FROM {batch} b
+        SELECT b.id FROM {batch} b
         WHERE b.id IN (SELECT batch_id FROM lq_replace)
           AND NOT EXISTS (SELECT 1 FROM {prediction} p WHERE p.batch_id = b.id)
         """
     )
+    # Through the ORM: it deletes the emptied batches' expired leases (and their gold) with them.
+    Batch.objects.filter(pk__in=[row[0] for row in cursor.fetchall()]).delete()
     cursor.execute(f"SELECT count(*) FROM lq_replace x JOIN lq_rows r USING (line) WHERE {kept}", params)
     return CopyResult(imported, total - imported, batches, cursor.fetchone()[0])
 

@@ -522,6 +522,13 @@ def replace_would_help(problems: list[str], replace: bool) -> bool:
     return not replace and any(ALREADY_IN_DATASET in problem for problem in problems)
 
 
+def in_review_problem(image: str, dataset_name: str) -> str:
+    return (
+        f"image {image!r} in dataset {dataset_name!r} is on a grid a reviewer has open; "
+        "import again once the reviewer has submitted it or its lease has run out"
+    )
+
+
 def voted_problem(image: str, dataset_name: str) -> str:
     return (
         f"image {image!r} in dataset {dataset_name!r} already has votes; "

@@ -26,6 +26,7 @@ from labelqa.catalog.rows import (
     ProgressCallback,
     detect_format,
     existing_problem,
+    in_review_problem,
     read_prediction_rows,
     scale_confidences,
     voted_problem,
@@ -178,6 +179,8 @@ def predictions_import(
             errors.add(row.line, existing_problem(row.image, dataset.name))
         elif existing[row.image][2]:
             errors.add(row.line, voted_problem(row.image, dataset.name))
+        elif existing[row.image][3]:
+            errors.add(row.line, in_review_problem(row.image, dataset.name))
     errors.raise_if_any()
     if progress:
         progress(len(rows), 0, len(rows))
@@ -211,14 +214,17 @@ def predictions_of_rows(dataset: Dataset, rows: list, errors: ErrorList) -> dict
     return found
 
 
-def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool]]:
-    """Return {path: (image id, prediction id or None, has votes)} for the paths already in the dataset."""
-    found: dict[str, tuple[int, int | None, bool]] = {}
+def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool, bool]]:
+    """Return {path: (image id, prediction id or None, has votes, on an open grid)} for paths in the dataset."""
+    found: dict[str, tuple[int, int | None, bool, bool]] = {}
     voted = Exists(Vote.objects.filter(prediction_id=OuterRef("prediction")))
+    open_leases = Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=timezone.now())
+    in_review = Exists(open_leases.filter(batch_id=OuterRef("prediction__batch_id")))
     for chunk in chunks(paths):
-        images = Image.objects.filter(dataset=dataset, path__in=chunk).annotate(voted=voted)
-        for image_id, path, prediction_id, has_votes in images.values_list("pk", "path", "prediction__pk", "voted"):
-            found[path] = (image_id, prediction_id, has_votes)
+        images = Image.objects.filter(dataset=dataset, path__in=chunk).annotate(voted=voted, in_review=in_review)
+        fields = ("pk", "path", "prediction__pk", "voted", "in_review")
+        for image_id, path, prediction_id, has_votes, on_grid in images.values_list(*fields):
+            found[path] = (image_id, prediction_id, has_votes, on_grid)
     return found
 
 
@@ -226,7 +232,7 @@ def _create_predictions(
     dataset: Dataset,
     rows: list[PredictionRow],
     model_name: str,
-    existing: dict[str, tuple[int, int | None, bool]],
+    existing: dict[str, tuple[int, int | None, bool, bool]],
 ) -> int:
     """Insert (or, for images in `existing`, replace) images and predictions, each in its batch; count batches."""
     groups = batch_groups(rows, key=lambda r: r.label, size=dataset.batch_size, seed=dataset.shuffle_seed)
@@ -262,7 +268,7 @@ def _replace_predictions(
     dataset: Dataset,
     rows: list[PredictionRow],
     model_name: str,
-    existing: dict[str, tuple[int, int | None, bool]],
+    existing: dict[str, tuple[int, int | None, bool, bool]],
     batch_of: dict,
 ) -> None:
     """Overwrite the unreviewed predictions of `rows` and drop the batches this leaves empty."""

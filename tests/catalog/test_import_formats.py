@@ -2,16 +2,19 @@
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.db import connection
+from django.utils import timezone
 
 from labelqa.catalog import services
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
-from labelqa.review.models import Batch, Vote
+from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.services import batch_lease
 
 ROOT = "s3://photos/set1"
 
@@ -289,6 +292,28 @@ def test_replace_refuses_items_with_votes_and_keeps_the_votes(pets, reviewer):
     assert counts() == before
     assert Prediction.objects.get(image__path="images/dog-0001.jpg").label == "Dog"
     assert Vote.objects.get().prediction_id == voted.pk
+
+
+@pytest.mark.django_db
+def test_replace_refuses_items_on_an_open_grid_and_drops_expired_leases_of_emptied_batches(pets, reviewer, reviewer2):
+    """A leased batch's lease kept the emptied batch from being deleted: a traceback on PostgreSQL."""
+    cats = list(Prediction.objects.filter(dataset=pets, label="Cat").values_list("image__path", flat=True))
+    lease = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")
+    text = "".join(f"{path},Dog,91\n" for path in cats).encode()
+    before = counts()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="pets", stream=io.BytesIO(text), images_root=pets.images_root, replace=True)
+    assert error.value.total == len(cats)
+    assert error.value.errors[0] == (
+        f"line 1: image {cats[0]!r} in dataset 'pets' is on a grid a reviewer has open; "
+        "import again once the reviewer has submitted it or its lease has run out"
+    )
+    assert counts() == before and Lease.objects.filter(pk=lease.pk).exists()
+
+    Lease.objects.filter(pk=lease.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    predictions_import(dataset_name="pets", stream=io.BytesIO(text), images_root=pets.images_root, replace=True)
+    assert not Batch.objects.filter(pk=lease.batch_id).exists() and not Lease.objects.exists()
+    assert Prediction.objects.filter(dataset=pets, label="Cat").count() == 0
 
 
 @pytest.mark.django_db
