@@ -49,6 +49,14 @@
     return boxes.indexOf(document.activeElement);
   }
 
+  // The box an arrow key moves to; disabled boxes cannot take focus, so it goes on past them (or stays put).
+  function moveFrom(i, delta) {
+    const dir = delta > 0 ? 1 : -1;
+    let j = Math.min(boxes.length - 1, Math.max(0, i + delta));
+    while (boxes[j] && boxes[j].disabled) j += dir;
+    return boxes[j] ? j : i;
+  }
+
   form.addEventListener("change", update);
   form.addEventListener("submit", () => { submitting = true; });
 
@@ -70,8 +78,8 @@
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };
     if (e.key in moves) {
       e.preventDefault();
-      const next = Math.min(boxes.length - 1, Math.max(0, (i < 0 ? 0 : i + moves[e.key])));
-      boxes[next].focus();
+      const next = i < 0 ? boxes.indexOf(votable[0]) : moveFrom(i, moves[e.key]);
+      if (next >= 0) boxes[next].focus();
       return;
     }
     const position = KEYS.indexOf(key);
@@ -97,6 +105,6 @@
   zoom.addEventListener("click", (e) => { if (e.target === zoom || e.target === zoomImg) zoom.close(); });
   form.querySelector("[data-action=help]").addEventListener("click", () => keymap.showModal());
 
-  if (boxes.length) boxes[0].focus({ preventScroll: true });
+  if (votable.length) votable[0].focus({ preventScroll: true });
   update();
 })();

@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from labelqa.catalog.models import Prediction
+from labelqa.catalog.models import Image, Prediction
 from labelqa.review.models import Batch, Vote
 from tests.browser.conftest import ARTIFACTS, login, login_with_keyboard
 
@@ -178,6 +178,30 @@ def test_a_reviewer_reviews_a_batch_with_the_keyboard_only(page, live_server, pe
     assert sorted(pid for pid, ok in votes.items() if not ok) == sorted([ids[1], ids[4]])
     assert all(ok for pid, ok in votes.items() if pid not in (ids[1], ids[4]))
     assert not Vote.objects.filter(lease__batch_id=second).exists()
+
+
+def test_arrow_keys_go_past_images_nobody_can_see(page, live_server, pets_images, reviewer):
+    """Their boxes are disabled and cannot take focus: arrows used to stop at them, and the first one kept focus."""
+    login(page, live_server, reviewer.username)
+    open_first_batch(page, live_server)
+    ids = grid_ids(page)
+    Image.objects.filter(prediction__id__in=[ids[0], ids[2]]).update(unusable=True, problem="not an image")
+    page.reload()
+    assert page.eval_on_selector_all("input[name=confirm]", "els => els.map((e) => e.disabled)")[:4] == [
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert focused_index(page) == 1, "the first box that can take a vote has the focus"
+    page.keyboard.press("ArrowLeft")
+    assert focused_index(page) == 1, "nothing but a disabled box to the left: the focus stays"
+    page.keyboard.press("ArrowRight")
+    assert focused_index(page) == 3
+    page.keyboard.press("ArrowLeft")
+    assert focused_index(page) == 1
+    page.keyboard.press("Space")
+    assert checked(page)[:4] == [False, False, False, True]
 
 
 def test_the_grid_meets_basic_accessibility_checks(page, live_server, pets_images, reviewer):
