@@ -147,6 +147,8 @@ def predictions_import(
     """
     if confidence_scale not in CONFIDENCE_SCALES:
         raise ValueError(f"confidence scale must be one of {', '.join(CONFIDENCE_SCALES)}, not {confidence_scale!r}")
+    if min_confidence is not None and not 0 <= min_confidence <= 100:  # NaN fails both comparisons
+        raise ValueError(f"the minimum confidence is a percent from 0 to 100, not {min_confidence}")
     stream, file_format = _sniffed(stream, file_format, file_name or str(getattr(stream, "name", "") or ""))
     dataset = dataset_get_or_create(
         name=dataset_name, images_root=images_root, batch_size=batch_size, reviews_per_item=reviews_per_item

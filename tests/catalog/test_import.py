@@ -110,6 +110,16 @@ def test_a_bad_file_exits_non_zero_naming_the_line_and_changes_nothing(tmp_path,
 
 
 @pytest.mark.django_db
+@pytest.mark.parametrize("minimum", ["101", "nan", "-1"])
+def test_a_minimum_confidence_outside_0_to_100_is_refused_before_anything_is_made(tmp_path, minimum):
+    with pytest.raises(CommandError, match=f"percent from 0 to 100, not {minimum}"):
+        call_command(
+            "import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "d", "--min-confidence", minimum
+        )
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
 def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
     text = "".join(f"{i}.jpg,Dog,x\n" for i in range(130))
     with pytest.raises(RowsRejected) as error:
