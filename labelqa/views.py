@@ -3,7 +3,7 @@ import sys
 from django.contrib.auth.decorators import login_not_required
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import redirect
+from django.shortcuts import redirect, render
 from django.template import loader
 from django.views.defaults import server_error as django_server_error
 
@@ -11,11 +11,13 @@ from labelqa.roles import ANALYTICS_PERM, MANAGE_PERM, REVIEW_PERM
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    """Send each user to the page of their main role."""
+    """Send each user to the page of their main role; say so when they have none (a 403 would link back here)."""
     for perm, url in ((MANAGE_PERM, "/datasets/"), (ANALYTICS_PERM, "/analytics/"), (REVIEW_PERM, "/review/")):
         if request.user.has_perm(perm):
             return redirect(url)
-    return redirect("/review/")
+    if request.user.is_staff:
+        return redirect("admin:index")
+    return render(request, "no_role.html")
 
 
 @login_not_required

@@ -219,3 +219,19 @@ def test_no_role_user_is_refused_everywhere_but_home(db, kwargs_values):
         if rule is not None and rule.allowed != EVERYONE:
             url = url_for(key, pattern, route, kwargs_values)
             assert request(client, rule, url).status_code == 403, key
+
+
+@pytest.mark.django_db
+def test_home_tells_a_user_without_a_role_to_ask_for_one_and_sends_staff_to_the_admin(db):
+    """Home used to send them to /review/, whose 403 page linked back home: a loop."""
+    user = get_user_model().objects.create_user("nobody", password=PASSWORD)
+    client = Client()
+    client.force_login(user)
+    response = client.get("/")
+    assert response.status_code == 200
+    assert "Your account nobody has no role" in response.content.decode()
+
+    user.is_staff = True
+    user.save()
+    response = client.get("/")
+    assert response.status_code == 302 and response["Location"] == reverse("admin:index")
