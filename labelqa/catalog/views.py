@@ -89,7 +89,13 @@ def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
 @admin_required
 def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("uploaded_by"), pk=job_id)
-    return render(request, "catalog/import_job.html", {"job": job, "progress": selectors.import_progress(job)})
+    context = {
+        "job": job,
+        "progress": selectors.import_progress(job),
+        # A failed import into a new dataset made none: no analytics link that would 404.
+        "dataset_exists": Dataset.objects.filter(name=job.dataset_name).exists(),
+    }
+    return render(request, "catalog/import_job.html", context)
 
 
 @require_GET

@@ -99,6 +99,7 @@ def test_a_bad_file_fails_its_job_with_the_lines_in_red_and_changes_nothing(admi
     assert '<p class="error">Nothing was imported.' in page
     assert "line 2: confidence &#x27;abc&#x27; is not a number" in page and "… and 21 more" in page
     assert "<script>x</script>" not in page
+    assert 'href="/analytics/?dataset=pets"' in page
     progress = admin_client(admin_user).get(f"/datasets/imports/{job.pk}/progress.json").json()
     assert progress["status"] == "failed" and progress["errors_more"] == 21 and len(progress["errors"]) == 100
 
@@ -218,3 +219,13 @@ def test_an_upload_into_an_existing_dataset_keeps_its_settings_unless_given(admi
     upload(client, b"images/new-cat.jpg,Cat,90\n", dataset="pets", batch_size="7")
     pets.refresh_from_db()
     assert (pets.batch_size, pets.reviews_per_item) == (7, 2)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_import_into_a_new_dataset_links_to_no_analytics(admin_user, tmp_path, media_root, eager_celery):
+    """The import made no dataset, so its analytics page would be a 404."""
+    client = admin_client(admin_user)
+    response = upload(client, b"a.jpg,Dog,abc\n", dataset="fresh", images_root=str(tmp_path))
+    assert ImportJob.objects.get().status == ImportJob.Status.FAILED and not Dataset.objects.exists()
+    page = client.get(response["Location"]).content.decode()
+    assert "Back to datasets" in page and "/analytics/?dataset=fresh" not in page
