@@ -1,5 +1,7 @@
 """/datasets/: only admins open it (uploads are tested in test_import_jobs.py, re-forming in test_reform.py)."""
 
+import re
+
 import pytest
 from django.test import Client
 
@@ -20,3 +22,17 @@ def test_reviewers_cannot_open_the_datasets_page(reviewer):
     client = Client()
     client.login(username=reviewer.username, password=PASSWORD)
     assert client.get("/datasets/").status_code == 403
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize("url", ["/datasets/", "/datasets/classify/"])
+def test_every_field_description_a_form_points_to_is_on_the_page(admin_user, url):
+    """aria-describedby named help text ids that no element had, so screen readers read nothing."""
+    client = Client()
+    client.login(username=admin_user.username, password=PASSWORD)
+    html = client.get(url).content.decode()
+    described = re.findall(r'aria-describedby="([^"]+)"', html)
+    assert described
+    for ids in described:
+        for element_id in ids.split():
+            assert f'id="{element_id}"' in html, element_id
