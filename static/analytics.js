@@ -9,7 +9,7 @@
   function value(row, key) {
     var raw = row.getAttribute("data-sort-" + key);
     if (raw === null || raw === "") return null;
-    var number = Number(raw);
+    var number = key === "label" ? NaN : Number(raw); // a label "10" sorts as text, as on the server
     return isNaN(number) ? raw.toLowerCase() : number;
   }
 

@@ -162,7 +162,8 @@ def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHt
 
 DISCONFIRMED_SHOWN = 48
 SORT_KEYS: dict[str, Callable[[dict], object]] = {
-    "label": lambda c: c["label"],
+    # Case-insensitive, as the page's script sorts: a reload must not reorder the table.
+    "label": lambda c: (c["label"].lower(), c["label"]),
     "total": lambda c: c["total"],
     "confirmed": lambda c: c["confirmed"],
     "disconfirmed": lambda c: c["disconfirmed"],

@@ -64,6 +64,16 @@ def test_the_index_sorts_classes_without_javascript(scientist_client, reviewed_p
     assert "sort=total&amp;dir=asc" in html  # the current column's link reverses the order
 
 
+def test_the_index_sorts_labels_as_the_page_script_does(scientist_client, db, tmp_path):
+    """Case-insensitive and as text (static/analytics.js): the server sorted by code point, so a reload reordered."""
+    from labelqa.catalog.services import predictions_import
+
+    rows = "".join(f"{n}.jpg,{label},90\n" for n, label in enumerate(["bee", "Ant", "cat", "9", "10", "Bee"]))
+    predictions_import(dataset_name="mixed", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path))
+    response = scientist_client.get(reverse("analytics:index"), {"dataset": "mixed", "sort": "label", "dir": "asc"})
+    assert [c["label"] for c in response.context["classes"]] == ["10", "9", "Ant", "Bee", "bee", "cat"]
+
+
 def test_the_index_sorts_empty_values_last_either_way(scientist_client, pets, reviewer):
     # Only Cat gets reviewed: Dog and Fox have no accuracy to sort by.
     cats = Prediction.objects.filter(dataset=pets, label="Cat")
