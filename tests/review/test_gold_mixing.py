@@ -184,4 +184,5 @@ def test_the_quality_page_shows_gold_answered_correct_and_the_interval(client, g
     row = re.search(r"<td>alice</td>.*?</tr>", page, re.S).group(0)
     assert f'<td class="gold-answered">{alice["answered"]}</td>' in row
     assert f'<td class="gold-correct">{alice["correct"]}</td>' in row
-    assert f"{alice['accuracy']:.3f} [{low:.3f}, {high:.3f}]" in row
+    # A percentage, as every other accuracy on the site.
+    assert f"{alice['accuracy']:.1%} [{low:.1%}, {high:.1%}]" in row
