@@ -8,6 +8,7 @@ import heapq
 import json
 import math
 import posixpath
+import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -25,6 +26,8 @@ GT_IMAGE_KEY = "s3_image_url"
 # A single JSON item larger than this is refused rather than buffered without bound.
 MAX_JSON_ITEM_CHARS = 16 * 2**20
 MAX_LABEL_LENGTH = 200
+# C0 controls and DEL: they would break a grid's caption, a CSV export or a class page's address.
+CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PATH_LENGTH = 1000
 # An importer's progress report: (rows validated, rows imported, rows in all or None while the file is still read).
 # Importers call it per block of rows or per phase, so a slow callback never slows the per-row work.
@@ -122,6 +125,10 @@ def normalise_image_path(raw: str) -> str:
     clean = posixpath.normpath(path)
     if clean == ".." or clean.startswith("../") or "\x00" in clean:
         raise ValueError(f"image path {raw!r} escapes the images root")
+    if clean == ".":
+        raise ValueError(f"image path {raw!r} names the images root, not a file in it")
+    if CONTROL_CHARACTER.search(clean):
+        raise ValueError(f"image path {raw!r} contains a control character (a line break, tab or the like)")
     if len(clean) > MAX_PATH_LENGTH:
         raise ValueError(f"image path is longer than {MAX_PATH_LENGTH} characters")
     return clean
@@ -254,6 +261,10 @@ def check_prediction(raw_image: str, raw_label: str, raw_confidence: str) -> tup
         problems.append("label is empty")
     elif len(label) > MAX_LABEL_LENGTH:
         problems.append(f"label is longer than {MAX_LABEL_LENGTH} characters")
+    elif label in (".", ".."):
+        problems.append(f"label {label!r} cannot name a class: its page's address would be a folder's")
+    elif CONTROL_CHARACTER.search(label):
+        problems.append(f"label {label!r} contains a control character (a line break, tab or the like)")
     try:
         confidence = parse_confidence(raw_confidence)
     except ValueError as exc:

@@ -85,6 +85,13 @@ BAD_FILES = {
     "empty file": ("", ["the file holds no prediction rows"]),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
     "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
+    "label dot": ("a.jpg,.,90\nb.jpg,..,90\n", ["line 1: label '.' cannot name a class", "line 2: label '..' cannot"]),
+    "control character in label": (
+        'a.jpg,"Cat\nDog",90\nb.jpg,Ca\x01t,90\n',
+        ["line 1: label 'Cat\\nDog' contains a control character", "line 3: label 'Ca\\x01t' contains a control"],
+    ),
+    "path names the root": ("images/..,Dog,90\n", ["line 1: image path 'images/..' names the images root"]),
+    "control character in path": ('"a\tb.jpg",Dog,90\n', ["line 1: image path 'a\\tb.jpg' contains a control"]),
     "column named twice": (
         "image,label,confidence,Label\na.jpg,Dog,90,Cat\n",
         ["line 1: the header names 'label' more than once; rename or drop the copy"],
@@ -147,7 +154,10 @@ def test_a_quoted_label_spanning_lines_keeps_later_line_numbers_right(tmp_path):
     text = 'a.jpg,"Dog\nlarge",90\nb.jpg,Cat,bad\n'
     with pytest.raises(RowsRejected) as error:
         predictions_import(dataset_name="d", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
-    assert error.value.errors == ["line 3: confidence 'bad' is not a number"]
+    assert error.value.errors == [
+        "line 1: label 'Dog\\nlarge' contains a control character (a line break, tab or the like)",
+        "line 3: confidence 'bad' is not a number",
+    ]
 
 
 @pytest.mark.django_db
