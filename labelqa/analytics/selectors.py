@@ -170,6 +170,12 @@ def _checked_consensus(dataset: Dataset, consensus: str | None) -> str:
     return consensus
 
 
+def predictions_outside_edges(dataset: Dataset, edges: Sequence[float]) -> int:
+    """Count the dataset's predictions the report leaves out: confidence below the first edge or above the last."""
+    outside = Q(confidence__lt=edges[0]) | Q(confidence__gt=edges[-1])
+    return Prediction.objects.filter(outside, dataset=dataset).count()
+
+
 def _in_range(dataset: Dataset, edges: Sequence[float]) -> QuerySet:
     return Prediction.objects.filter(dataset=dataset, confidence__gte=edges[0], confidence__lte=edges[-1])
 

@@ -19,6 +19,7 @@ from labelqa.analytics.selectors import (
     calibration_for_dataset,
     class_detail,
     disconfirmed_predictions,
+    predictions_outside_edges,
     report_for_dataset,
 )
 from labelqa.analytics.services import prioritisation_set
@@ -58,6 +59,7 @@ def index(request: HttpRequest) -> HttpResponse:
             totals_row=_with_review_needs(report["totals"]),
             **_sort_heads(request, report),
             calibration=calibration_for_dataset(dataset, consensus=report["consensus"]),
+            outside_edges=predictions_outside_edges(dataset, report["edges"]),
         )
     context.update(
         query=request.GET.urlencode(), params=_params_query(request), margin_points=round(100 * REVIEW_MARGIN)

@@ -192,3 +192,15 @@ def test_charts_draw_a_label_with_dollar_signs_as_text(scientist_client, db, tmp
     predictions_import(dataset_name="money", stream=io.BytesIO(rows), images_root=str(tmp_path))
     png_of(scientist_client.get(reverse("analytics:calibration", args=["money"]), {"label": label}))
     png_of(scientist_client.get(reverse("analytics:threshold", args=["money"]), {"label": label}))
+
+
+def test_the_index_says_how_many_predictions_fall_outside_the_bucket_edges(scientist_client, db, tmp_path):
+    """Predictions below the first edge were left out with no word: 48 predictions, 8 in the table."""
+    from labelqa.catalog.services import predictions_import
+
+    rows = b"a.jpg,Dog,20\nb.jpg,Dog,45\nc.jpg,Dog,90\nd.jpg,Cat,10\n"
+    predictions_import(dataset_name="low", stream=io.BytesIO(rows), images_root=str(tmp_path))
+    html = " ".join(scientist_client.get(reverse("analytics:index"), {"dataset": "low"}).content.decode().split())
+    assert "3 predictions with a confidence outside 80–100% are not in this report" in html
+    html = scientist_client.get(reverse("analytics:index"), {"dataset": "low", "edges": "0,50,100"}).content.decode()
+    assert 'id="outside-edges"' not in html
