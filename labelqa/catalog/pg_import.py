@@ -395,7 +395,7 @@ def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, un
 
 
 class _Found(IntEnum):
-    """Which check found a problem. Problems are listed in this order, then by line, as the Python reader lists them."""
+    """Which check found a problem. Problems are listed by line, as the Python reader (ErrorList) lists them."""
 
     ROW = 1  # a bad field, or an image repeated within the file
     ABOVE_FRACTION = 2  # above 1 in a file on the fraction scale
@@ -509,7 +509,7 @@ def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
             raise RowsRejected([NO_ROWS_PROBLEM], 1)
         return
     cursor.execute(
-        "SELECT phase, line, err, image, first, conf FROM lq_err ORDER BY phase, line LIMIT %s", [MAX_REPORTED_ERRORS]
+        "SELECT phase, line, err, image, first, conf FROM lq_err ORDER BY line, phase LIMIT %s", [MAX_REPORTED_ERRORS]
     )
     messages = []
     for phase, line, err, image, first, conf in cursor.fetchall():

@@ -322,3 +322,18 @@ def test_replace_through_the_command_says_how_many_were_replaced(pets, tmp_path,
     call_command("import_predictions", str(path), "--dataset", "pets", "--images-root", pets.images_root, "--replace")
     assert "Imported 2 predictions into 'pets' in " in (out := capsys.readouterr().out) and ", replacing 1" in out
     assert Prediction.objects.get(image__path="images/fox-0000.jpg").label == "Dog"
+
+
+@pytest.mark.django_db
+def test_problems_found_by_different_checks_are_listed_by_line(pets):
+    """PostgreSQL listed them check by check, so its "first 100" could differ from the Python path's."""
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(
+            dataset_name="pets",
+            stream=io.BytesIO(b"images/dog-0001.jpg,Dog,90\nz.jpg,Cat,abc\n"),
+            images_root=pets.images_root,
+        )
+    assert error.value.errors == [
+        "line 1: image 'images/dog-0001.jpg' is already in dataset 'pets'",
+        "line 2: confidence 'abc' is not a number",
+    ]
