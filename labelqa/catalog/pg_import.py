@@ -175,9 +175,9 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
             _create_stage(cursor, [])
             return []
         line += 1
+        text = next(text_lines([data], line))  # drops a BOM from line 1 itself
         if line == 1:
-            data = data.removeprefix(b"\xef\xbb\xbf")
-        text = next(text_lines([data], line))
+            data = data.removeprefix(b"\xef\xbb\xbf")  # once, as text_lines does, not a second time
         if '"' in text or "\r" in text.removesuffix("\r\n"):
             # A quoted head may span lines, and a lone CR breaks a record for the csv module: let it find
             # records and the header, and name the problems as the Python reader does.

@@ -337,3 +337,21 @@ def test_problems_found_by_different_checks_are_listed_by_line(pets):
         "line 1: image 'images/dog-0001.jpg' is already in dataset 'pets'",
         "line 2: confidence 'abc' is not a number",
     ]
+
+
+@pytest.mark.django_db
+def test_one_bom_is_dropped_and_a_second_one_is_data(tmp_path):
+    """PostgreSQL dropped two, so a file the Python path refused was imported there."""
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(
+            dataset_name="boms",
+            stream=io.BytesIO(b"\xef\xbb\xbf\xef\xbb\xbfimage,label,confidence\na.jpg,Cat,50\n"),
+            images_root=str(tmp_path),
+        )
+    assert error.value.errors == ["line 1: confidence 'confidence' is not a number"]
+    summary = predictions_import(
+        dataset_name="boms",
+        stream=io.BytesIO(b"\xef\xbb\xbfimage,label,confidence\na.jpg,Cat,50\n"),
+        images_root=str(tmp_path),
+    )
+    assert summary.imported == 1
