@@ -324,16 +324,17 @@ def test_replace_through_the_command_says_how_many_were_replaced(pets, tmp_path,
     assert Prediction.objects.get(image__path="images/fox-0000.jpg").label == "Dog"
 
 
+def refused_lines(dataset_name: str, content: bytes, images_root: str) -> list[str]:
+    """Import `content`, which must be refused; return the problems it was refused for."""
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name=dataset_name, stream=io.BytesIO(content), images_root=images_root)
+    return error.value.errors
+
+
 @pytest.mark.django_db
 def test_problems_found_by_different_checks_are_listed_by_line(pets):
     """PostgreSQL listed them check by check, so its "first 100" could differ from the Python path's."""
-    with pytest.raises(RowsRejected) as error:
-        predictions_import(
-            dataset_name="pets",
-            stream=io.BytesIO(b"images/dog-0001.jpg,Dog,90\nz.jpg,Cat,abc\n"),
-            images_root=pets.images_root,
-        )
-    assert error.value.errors == [
+    assert refused_lines("pets", b"images/dog-0001.jpg,Dog,90\nz.jpg,Cat,abc\n", pets.images_root) == [
         "line 1: image 'images/dog-0001.jpg' is already in dataset 'pets'",
         "line 2: confidence 'abc' is not a number",
     ]
@@ -342,13 +343,8 @@ def test_problems_found_by_different_checks_are_listed_by_line(pets):
 @pytest.mark.django_db
 def test_one_bom_is_dropped_and_a_second_one_is_data(tmp_path):
     """PostgreSQL dropped two, so a file the Python path refused was imported there."""
-    with pytest.raises(RowsRejected) as error:
-        predictions_import(
-            dataset_name="boms",
-            stream=io.BytesIO(b"\xef\xbb\xbf\xef\xbb\xbfimage,label,confidence\na.jpg,Cat,50\n"),
-            images_root=str(tmp_path),
-        )
-    assert error.value.errors == ["line 1: confidence 'confidence' is not a number"]
+    doubled = b"\xef\xbb\xbf\xef\xbb\xbfimage,label,confidence\na.jpg,Cat,50\n"
+    assert refused_lines("boms", doubled, str(tmp_path)) == ["line 1: confidence 'confidence' is not a number"]
     summary = predictions_import(
         dataset_name="boms",
         stream=io.BytesIO(b"\xef\xbb\xbfimage,label,confidence\na.jpg,Cat,50\n"),
