@@ -8,7 +8,7 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from itertools import islice
-from typing import IO, TypeVar
+from typing import IO, NamedTuple, TypeVar
 
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
@@ -179,9 +179,9 @@ def predictions_import(
             continue
         if not replace:
             errors.add(row.line, existing_problem(row.image, dataset.name))
-        elif existing[row.image][2]:
+        elif existing[row.image].voted:
             errors.add(row.line, voted_problem(row.image, dataset.name))
-        elif existing[row.image][3]:
+        elif existing[row.image].in_review:
             errors.add(row.line, in_review_problem(row.image, dataset.name))
     errors.raise_if_any()
     if progress:
@@ -216,9 +216,18 @@ def predictions_of_rows(dataset: Dataset, rows: list, errors: ErrorList) -> dict
     return found
 
 
-def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple[int, int | None, bool, bool]]:
-    """Return {path: (image id, prediction id or None, has votes, on an open grid)} for paths in the dataset."""
-    found: dict[str, tuple[int, int | None, bool, bool]] = {}
+class ExistingImage(NamedTuple):
+    """An image of the file that the dataset has already, and what stands in the way of replacing its prediction."""
+
+    image_id: int
+    prediction_id: int | None
+    voted: bool
+    in_review: bool  # its batch is on a grid a reviewer has open
+
+
+def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, ExistingImage]:
+    """Return {path: ExistingImage} for the paths already in the dataset."""
+    found: dict[str, ExistingImage] = {}
     voted = Exists(Vote.objects.filter(prediction_id=OuterRef("prediction")))
     open_leases = Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=timezone.now())
     in_review = Exists(open_leases.filter(batch_id=OuterRef("prediction__batch_id")))
@@ -226,7 +235,7 @@ def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, tuple
         images = Image.objects.filter(dataset=dataset, path__in=chunk).annotate(voted=voted, in_review=in_review)
         fields = ("pk", "path", "prediction__pk", "voted", "in_review")
         for image_id, path, prediction_id, has_votes, on_grid in images.values_list(*fields):
-            found[path] = (image_id, prediction_id, has_votes, on_grid)
+            found[path] = ExistingImage(image_id, prediction_id, has_votes, on_grid)
     return found
 
 
@@ -234,7 +243,7 @@ def _create_predictions(
     dataset: Dataset,
     rows: list[PredictionRow],
     model_name: str,
-    existing: dict[str, tuple[int, int | None, bool, bool]],
+    existing: dict[str, ExistingImage],
 ) -> int:
     """Insert (or, for images in `existing`, replace) images and predictions, each in its batch; count batches."""
     groups = batch_groups(rows, key=lambda r: r.label, size=dataset.batch_size, seed=dataset.shuffle_seed)
@@ -270,25 +279,25 @@ def _replace_predictions(
     dataset: Dataset,
     rows: list[PredictionRow],
     model_name: str,
-    existing: dict[str, tuple[int, int | None, bool, bool]],
+    existing: dict[str, ExistingImage],
     batch_of: dict,
 ) -> None:
     """Overwrite the unreviewed predictions of `rows` and drop the batches this leaves empty."""
-    images = Image.objects.in_bulk([existing[r.image][0] for r in rows])
+    images = Image.objects.in_bulk([existing[r.image].image_id for r in rows])
     for r in rows:
-        images[existing[r.image][0]].metadata = r.metadata
+        images[existing[r.image].image_id].metadata = r.metadata
     Image.objects.bulk_update(list(images.values()), ["metadata"], batch_size=CHUNK)
-    with_prediction = [r for r in rows if existing[r.image][1] is not None]
-    predictions = Prediction.objects.in_bulk([existing[r.image][1] for r in with_prediction])
+    with_prediction = [r for r in rows if existing[r.image].prediction_id is not None]
+    predictions = Prediction.objects.in_bulk([existing[r.image].prediction_id for r in with_prediction])
     old_batches = {p.batch_id for p in predictions.values() if p.batch_id}
     for r in with_prediction:
-        p = predictions[existing[r.image][1]]
+        p = predictions[existing[r.image].prediction_id]
         p.label, p.confidence, p.model_name, p.top_k = r.label, r.confidence, model_name, []
         p.batch, p.confirms, p.disconfirms, p.tally_stale = batch_of[id(r)], 0, 0, False
     fields = ["label", "confidence", "model_name", "top_k", "batch", "confirms", "disconfirms", "tally_stale"]
     Prediction.objects.bulk_update(list(predictions.values()), fields, batch_size=CHUNK)
-    without = [r for r in rows if existing[r.image][1] is None]
-    _insert_predictions(dataset, ((images[existing[r.image][0]], r) for r in without), model_name, batch_of)
+    without = [r for r in rows if existing[r.image].prediction_id is None]
+    _insert_predictions(dataset, ((images[existing[r.image].image_id], r) for r in without), model_name, batch_of)
     Batch.objects.filter(pk__in=old_batches).annotate(n=Count("predictions")).filter(n=0).delete()
 
 
