@@ -514,7 +514,7 @@ def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
     messages = []
     for phase, line, err, image, first, conf in cursor.fetchall():
         messages.append(f"{unit} {line}: {_problem(dataset, unit, phase, err, image, first, conf)}")
-    raise RowsRejected(messages, total)
+    raise RowsRejected(messages, total, unit)
 
 
 def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, first, conf) -> str:

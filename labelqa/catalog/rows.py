@@ -29,22 +29,26 @@ MAX_LABEL_LENGTH = 200
 # C0 controls and DEL: they would break a grid's caption, a CSV export or a class page's address.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
 MAX_PATH_LENGTH = 1000
+# A confidence as programs write them: ASCII digits, an optional sign, fraction and exponent.
+DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
+NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 # An importer's progress report: (rows validated, rows imported, rows in all or None while the file is still read).
 # Importers call it per block of rows or per phase, so a slow callback never slows the per-row work.
 ProgressCallback = Callable[[int, int, "int | None"], None]
 
 
 class RowsRejected(Exception):
-    """A file had bad lines; `errors` names the first of them, `total` counts them all."""
+    """A file had bad lines (or items, `unit`); `errors` names the first of them, `total` counts them all."""
 
-    def __init__(self, errors: list[str], total: int):
+    def __init__(self, errors: list[str], total: int, unit: str = "line"):
         self.errors = errors
         self.total = total
+        self.unit = unit
         super().__init__(self.message())
 
     def message(self) -> str:
         more = self.total - len(self.errors)
-        lines = self.errors + ([f"... and {more} more bad lines"] if more > 0 else [])
+        lines = self.errors + ([f"... and {more} more bad {self.unit}s"] if more > 0 else [])
         return "\n".join(lines)
 
 
@@ -77,7 +81,7 @@ class ErrorList:
 
     def raise_if_any(self) -> None:
         if self.total:
-            raise RowsRejected(self.errors, self.total)
+            raise RowsRejected(self.errors, self.total, self.unit)
 
 
 @dataclass
@@ -234,12 +238,12 @@ def header_map(fields: list[str], required: tuple[str, ...] = PREDICTION_COLUMNS
 def parse_confidence(raw: str) -> float:
     """Return the number in `raw`, or raise ValueError saying why it is not a usable confidence."""
     text = raw.strip().removesuffix("%")
-    try:
-        value = float(text)
-    except ValueError:
-        raise ValueError(f"confidence {raw!r} is not a number") from None
-    if not math.isfinite(value):
+    if NON_FINITE.fullmatch(text):
         raise ValueError(f"confidence {raw!r} is not a finite number")
+    # Not float() alone: it would also take "1_0" as ten, and digits of other scripts.
+    if not DECIMAL_NUMBER.fullmatch(text):
+        raise ValueError(f"confidence {raw!r} is not a number")
+    value = float(text) + 0.0  # + 0.0 turns -0 into 0, which is how every reader of the column expects zero
     if value < 0:
         raise ValueError(f"confidence {raw!r} is negative")
     if value > 100:
@@ -551,12 +555,17 @@ def fraction_problem(confidence: float) -> str:
     return f"confidence {confidence} is above 1 but the scale is fraction"
 
 
+JSON_ARRAY_START = re.compile(rb"\[\s*(?:[{\]]|\Z)")
+JSON_OBJECT_START = re.compile(rb"\{\s*(?:[\"}]|\Z)")
+
+
 def detect_format(head: bytes, name: str = "") -> str:
-    """Return csv, jsonl or gt from a file's first bytes (a leading [ or {), else from its name's extension."""
+    """Return csv, jsonl or gt from a file's first bytes (a JSON array or object), else from its name's extension."""
     text = head.removeprefix(b"\xef\xbb\xbf").lstrip()
-    if text.startswith(b"["):
+    # Not just the first character: a CSV's first image path may begin with [ or {, as in "[2020] a.jpg".
+    if JSON_ARRAY_START.match(text):
         return "gt"
-    if text.startswith(b"{"):
+    if JSON_OBJECT_START.match(text):
         return "jsonl"
     suffix = name.lower().rpartition(".")[2] if "." in name else ""
     return {"jsonl": "jsonl", "ndjson": "jsonl", "json": "gt"}.get(suffix, "csv")

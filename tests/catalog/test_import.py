@@ -1,6 +1,7 @@
 """import_predictions: good files land with their batches; any bad line refuses the whole file."""
 
 import io
+import math
 
 import pytest
 from django.core.management import CommandError, call_command
@@ -74,6 +75,8 @@ def test_batch_size_and_reviews_per_item_are_stored_on_the_dataset(tmp_path):
 BAD_FILES = {
     "non-numeric": ("a.jpg,Dog,90\nb.jpg,Dog,high\n", ["line 2: confidence 'high' is not a number"]),
     "nan": ("a.jpg,Dog,nan\n", ["line 1: confidence 'nan' is not a finite number"]),
+    "digits with underscores": ("a.jpg,Dog,1_0\n", ["line 1: confidence '1_0' is not a number"]),
+    "digits of another script": ("a.jpg,Dog,\u0669\u0660\n", ["line 1: confidence '\u0669\u0660' is not a number"]),
     "negative": ("a.jpg,Dog,-1\n", ["line 1: confidence '-1' is negative"]),
     "over 100": ("a.jpg,Dog,100.5\n", ["line 1: confidence '100.5' is above 100"]),
     "missing field": ("a.jpg,Dog\n", ["line 1: expected 3 fields image,label,confidence but found 2"]),
@@ -124,6 +127,15 @@ def test_a_minimum_confidence_outside_0_to_100_is_refused_before_anything_is_mad
             "import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "d", "--min-confidence", minimum
         )
     assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_negative_zero_confidence_is_stored_as_zero(tmp_path):
+    call_command(
+        "import_predictions", str(write(tmp_path, "a.jpg,Dog,-0\nb.jpg,Dog,-0.0e1\nc.jpg,Dog,90\n")), "--dataset", "d"
+    )
+    zeros = Prediction.objects.filter(image__path__in=["a.jpg", "b.jpg"]).values_list("confidence", flat=True)
+    assert [math.copysign(1, c) for c in zeros] == [1, 1]
 
 
 @pytest.mark.django_db

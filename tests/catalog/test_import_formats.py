@@ -73,9 +73,12 @@ def gt(*items) -> str:
         (b"a.jpg,Dog,90\n", "x.jsonl", "jsonl"),
         (b"", "x.json", "gt"),
         (b"a.jpg,Dog,90\n", "x.csv", "csv"),
+        (b"[2020] a.jpg,Dog,90\n", "x.csv", "csv"),
+        (b"{a}.jpg,Dog,90\n", "x.txt", "csv"),
+        (b"[\n", "x.txt", "gt"),
     ],
 )
-def test_the_format_comes_from_the_first_character_else_the_extension(head, name, expected):
+def test_the_format_comes_from_a_json_start_else_the_extension(head, name, expected):
     assert detect_format(head, name) == expected
 
 
@@ -183,6 +186,16 @@ BAD_GT = {
     "trailing garbage": ("[] []", ["after the closing ]"]),
     "over 100": (gt({"s3_image_url": f"{ROOT}/a.jpg", "label": "Dog", "confidence": 101}), ["item 1: confidence"]),
 }
+
+
+@pytest.mark.django_db
+def test_a_ground_truth_file_with_many_bad_items_counts_the_rest_as_items(tmp_path):
+    items = gt(*({"s3_image_url": f"{ROOT}/{i}.jpg", "label": "Dog", "confidence": "x"} for i in range(105)))
+    with pytest.raises(CommandError) as error:
+        call_command(
+            "import_predictions", str(write(tmp_path, items, "in.json")), "--dataset", "d", "--images-root", ROOT
+        )
+    assert "item 100: confidence 'x' is not a number\n... and 5 more bad items" in str(error.value)
 
 
 @pytest.mark.django_db

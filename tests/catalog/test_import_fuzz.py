@@ -37,7 +37,7 @@ WHOLE_FILE_PROBLEMS = (
     "the file goes on after the closing ] of its JSON array",
 )
 LINE_MESSAGE = re.compile(r"(line|item) \d+: \S")
-MORE_LINES = re.compile(r"\.\.\. and \d+ more bad lines")
+MORE_LINES = re.compile(r"\.\.\. and \d+ more bad (lines|items)")
 # A JSON array has items, not lines: a bad byte in it is named by its offset.
 BAD_UTF8 = re.compile(r"the file is not valid UTF-8 text \(near byte \d+\); export it as UTF-8")
 
