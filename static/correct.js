@@ -17,6 +17,11 @@
   });
   choices.forEach((c) => c.addEventListener("change", () => { other.value = ""; }));
   form.addEventListener("submit", () => { submitting = true; });
+  // A refused answer comes back in the text field: put the cursor at its end, ready to mend it.
+  if (other.getAttribute("aria-invalid") === "true") {
+    other.focus();
+    other.setSelectionRange(other.value.length, other.value.length);
+  }
 
   function submit(button) {
     if (submitting) return;

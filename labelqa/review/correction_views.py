@@ -20,9 +20,12 @@ def correct(request: HttpRequest) -> HttpResponse:
     params = request.POST if request.method == "POST" else request.GET
     name = params.get("dataset") or ""
     dataset = get_object_or_404(Dataset, name=name) if name else None
+    refused = None
     if request.method == "POST":
-        _answer(request)
-        return redirect(url_with_dataset("review:correct", dataset))
+        refused = _answer(request)
+        if refused is None:
+            return redirect(url_with_dataset("review:correct", dataset))
+    # A refused answer shows the same image again (the lease is handed back) with the text as typed, to mend.
     correction = corrections.correction_lease(reviewer=request.user, dataset=dataset)
     if correction is None:
         return render(request, "review/correct_empty.html", {"dataset": dataset})
@@ -33,12 +36,14 @@ def correct(request: HttpRequest) -> HttpResponse:
         "image": prediction.image,
         "dataset": prediction.dataset,
         "queue_dataset": name,
+        "refused": refused,
         **corrections.correction_choices(prediction),
     }
     return render(request, "review/correct.html", context)
 
 
-def _answer(request: HttpRequest) -> None:
+def _answer(request: HttpRequest) -> corrections.CorrectionRejected | None:
+    """Record the posted answer; return why it was refused when the reviewer must change it."""
     # A typed label wins over a picked one: typing is the more deliberate act, and without JavaScript
     # a number-key pick cannot clear the text field.
     label = request.POST.get("other", "").strip() or request.POST.get("choice", "")
@@ -47,11 +52,14 @@ def _answer(request: HttpRequest) -> None:
         result = corrections.correction_submit(
             reviewer=request.user, token=request.POST.get("lease", ""), label=label, skip=skip
         )
-    except (LeaseRefused, corrections.CorrectionRejected) as exc:
+    except corrections.CorrectionRejected as exc:
+        return exc
+    except LeaseRefused as exc:
         messages.error(request, str(exc))
-        return
+        return None
     if result.recorded:
         messages.success(request, f"Saved “{result.label}”." if result.label else "Skipped: another reviewer gets it.")
+    return None
 
 
 @admin_required

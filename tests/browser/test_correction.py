@@ -50,8 +50,15 @@ def test_a_reviewer_corrects_images_with_the_keyboard_only(page, live_server, co
     page.keyboard.press("1")
     page.keyboard.press("/")
     assert page.evaluate("document.activeElement.id") == "other"
-    page.keyboard.type("Red panda")
+    page.keyboard.type("=Red panda")
     assert not page.locator("#choice-1").is_checked(), "typing clears the pick, as the server would ignore it"
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    # Refused (a formula start): the same image comes back with the text as typed, focused to mend.
+    assert "cannot begin with =" in page.locator("#correct-refused").inner_text()
+    assert page.evaluate("[document.activeElement.id, document.activeElement.value]") == ["other", "=Red panda"]
+    page.keyboard.press("Home")
+    page.keyboard.press("Delete")
     with page.expect_navigation(url=CORRECT_URL):
         page.keyboard.press("Enter")
     assert Correction.objects.get(prediction_id=second).label == "Red panda"

@@ -6,6 +6,7 @@ import re
 
 import pytest
 from django.test import Client
+from django.utils.html import escape
 
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.services import predictions_import
@@ -84,10 +85,25 @@ def test_an_empty_answer_says_what_to_do_and_shows_the_same_image_again(open_pas
     client = login(reviewer.username)
     first = client.get("/review/correct/?dataset=pets").content.decode()
     response = answer(client, {"other": "  "})
-    again = client.get(response["Location"]).content.decode()
+    again = response.content.decode()
+    assert response.status_code == 200
     assert "Pick one of the labels, type one, or choose “Not sure”" in again
     assert lease_token(again) == lease_token(first)
     assert not Correction.objects.filter(submitted_at__isnull=False).exists()
+
+
+def test_a_refused_label_comes_back_as_typed_and_escaped_to_mend(open_pass, reviewer):
+    client = login(reviewer.username)
+    first = client.get("/review/correct/?dataset=pets").content.decode()
+    response = answer(client, {"other": f"={SCRIPT}", "choice": "Fox"})
+    again = response.content.decode()
+    assert response.status_code == 200 and 'role="alert">A new label cannot begin with =' in again
+    assert f'value="={escape(SCRIPT)}" aria-invalid="true"' in again and SCRIPT not in again
+    assert 'value="Fox" id="choice-2" data-key="2" checked>' in again
+    assert lease_token(again) == lease_token(first)
+    # Mended, it is saved and the reviewer goes on.
+    assert answer(client, {"other": "Red panda"}).status_code == 302
+    assert Correction.objects.get(submitted_at__isnull=False).label == "Red panda"
 
 
 def test_a_post_without_the_csrf_token_is_refused(open_pass, reviewer):
