@@ -8,7 +8,7 @@ from statistics import median
 from typing import TypeVar
 
 from django.core.cache import cache
-from django.db.models import Case, Count, Exists, F, Max, OuterRef, Q, QuerySet, Subquery, When
+from django.db.models import Case, Count, Exists, F, Max, Min, OuterRef, Q, QuerySet, Subquery, When
 from django.utils import timezone
 
 from labelqa.analytics.agreement import fleiss_kappa
@@ -103,6 +103,26 @@ def previous_batch_id(reviewer, *, exclude: int) -> int | None:
         .values_list("batch_id", flat=True)
         .first()
     )
+
+
+def batches_on_others_grids(reviewer, *, dataset: Dataset | None, label: str | None, now) -> dict:
+    """Return how many unfinished batches of the queue other reviewers' open grids hold, and when the first lease ends.
+
+    Asked once leasing found nothing for the reviewer: the queue is then not done, only taken, while this is not 0.
+    `count` is exact up to REMAINING_COUNT_CAP (`more` says there are more).
+    """
+    done_by_me = Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id")
+    others = Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=now).exclude(reviewer=reviewer)
+    waiting = Batch.objects.filter(
+        reviews_done__lt=F("dataset__reviews_per_item"), pk__in=others.values("batch_id")
+    ).exclude(pk__in=done_by_me)
+    if dataset is not None:
+        waiting = waiting.filter(dataset=dataset)
+    if label:
+        waiting = waiting.filter(label=label)
+    count = waiting[: REMAINING_COUNT_CAP + 1].count()
+    frees_at = others.filter(batch__in=waiting).aggregate(first=Min("expires_at"))["first"] if count else None
+    return {"count": min(count, REMAINING_COUNT_CAP), "more": count > REMAINING_COUNT_CAP, "frees_at": frees_at}
 
 
 def batches_open_to(reviewer, dataset: Dataset, now) -> QuerySet:

@@ -4,6 +4,9 @@ from django.contrib import messages
 from django.contrib.auth import get_user_model
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST
 
 from labelqa.catalog.models import Dataset
@@ -42,7 +45,10 @@ def next_batch(request: HttpRequest) -> HttpResponse:
     label = queue.get("label")
     lease = services.batch_lease(reviewer=request.user, dataset=dataset, label=label)
     if lease is None:
-        return render(request, "review/empty.html", {"dataset": dataset, "label": label})
+        waiting = selectors.batches_on_others_grids(request.user, dataset=dataset, label=label, now=timezone.now())
+        retry = reverse("review:next") + (f"?{urlencode(queue)}" if queue else "")
+        context = {"dataset": dataset, "label": label, "waiting": waiting, "retry": retry}
+        return render(request, "review/empty.html", context)
     if queue:
         queues = request.session.get(BATCH_QUEUES, {})
         queues[str(lease.batch_id)] = queue

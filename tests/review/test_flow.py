@@ -108,6 +108,24 @@ def test_a_reviewer_never_gets_a_batch_twice_and_two_reviews_per_item_serve_each
 
 
 @pytest.mark.django_db
+def test_a_queue_whose_batches_are_on_other_reviewers_grids_says_so_rather_than_all_done(pets, reviewer, reviewer2):
+    first = login(reviewer.username)
+    held = [first.get("/review/next/?label=Cat")["Location"], first.get("/review/next/?label=Fox")["Location"]]
+    assert len(set(held)) == 2
+    second = login(reviewer2.username)
+    page = second.get("/review/next/?dataset=pets&label=Cat").content.decode()
+    assert "All done" not in page and 'id="queue-waiting"' in page
+    assert "1 batch you have not reviewed is on other reviewers' open grids in pets labelled “Cat”" in page
+    # The lease's 10 minutes, less the time this test took.
+    assert re.search(r"the first lease runs out in (9|10)\xa0minutes", page)
+    assert 'href="/review/next/?dataset=pets&amp;label=Cat" class="button">Try again</a>' in page
+    # Once the holder submits, the batch is finished (one review per item): the queue is done.
+    lease = re.search(r'name="lease" value="([^"]+)"', first.get(held[0]).content.decode()).group(1)
+    first.post(held[0], {"csrfmiddlewaretoken": first.cookies["csrftoken"].value, "lease": lease, "confirm": []})
+    assert "All done" in second.get("/review/next/?dataset=pets&label=Cat").content.decode()
+
+
+@pytest.mark.django_db
 def test_anonymous_users_are_sent_to_login_and_wrong_roles_get_403(pets, scientist):
     anonymous = Client()
     for url in ("/review/", "/review/next/", "/analytics/", "/datasets/"):
