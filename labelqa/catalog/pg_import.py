@@ -39,6 +39,7 @@ from labelqa.catalog.rows import (
     duplicate_problem,
     existing_problem,
     fraction_problem,
+    has_percent_sign,
     header_map,
     in_review_problem,
     prediction_records,
@@ -150,7 +151,7 @@ def _create_stage(cursor, meta_names: list[str]) -> None:
     cursor.execute("CREATE TEMP SEQUENCE lq_line")
     cursor.execute(
         "CREATE TEMP TABLE lq_stage (line bigint NOT NULL DEFAULT nextval('lq_line'), err text, image text, "
-        f"label text, conf text, meta jsonb{extra})"
+        f"label text, conf text, meta jsonb, pct bool{extra})"
     )
     cursor.execute("CREATE TEMP TABLE lq_odd_line (line bigint PRIMARY KEY)")
 
@@ -284,13 +285,13 @@ class _StagedErrors(ErrorList):
         self.pending: list[tuple] = []
 
     def add(self, line: int | None, problem: str) -> None:
-        self.pending.append((line, problem, None, None, None, None))
+        self.pending.append((line, problem, None, None, None, None, None))
 
 
 def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -> None:
     buffer = io.StringIO()
     writer = csv.writer(buffer, lineterminator="\n")
-    with cursor.copy("COPY lq_stage (line, err, image, label, conf, meta) FROM STDIN (FORMAT csv)") as copy:
+    with cursor.copy("COPY lq_stage (line, err, image, label, conf, meta, pct) FROM STDIN (FORMAT csv)") as copy:
         written = 0
         for record in records:
             written += 1
@@ -301,9 +302,10 @@ def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -
             try:
                 image, label, confidence = check_prediction(record.image, record.label, record.confidence)
             except ValueError as exc:
-                writer.writerow((record.line, str(exc), None, None, None, None))
+                writer.writerow((record.line, str(exc), None, None, None, None, None))
             else:
-                writer.writerow((record.line, None, image, label, repr(confidence), json.dumps(record.metadata)))
+                metadata, pct = json.dumps(record.metadata), has_percent_sign(record.confidence)
+                writer.writerow((record.line, None, image, label, repr(confidence), metadata, pct))
             if buffer.tell() > COPY_FLUSH_CHARS:
                 copy.write(buffer.getvalue())
                 buffer.seek(0)
@@ -321,7 +323,8 @@ def _copy_records(cursor, errors: _StagedErrors, records, reported: _RowsRead) -
 def _check_odd_rows(cursor, meta_names: list[str]) -> None:
     """Run `check_prediction` over the verbatim lines that were not plain records; write the outcome to lq_fix."""
     cursor.execute(
-        "CREATE TEMP TABLE lq_fix (line bigint PRIMARY KEY, err text, image text, label text, conf float8, skip bool)"
+        "CREATE TEMP TABLE lq_fix "
+        "(line bigint PRIMARY KEY, err text, image text, label text, conf float8, skip bool, pct bool)"
     )
     cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_odd_line)")
     if not cursor.fetchone()[0]:
@@ -343,15 +346,17 @@ def _copy_fixes(cursor, rows: list[tuple]) -> None:
         fields = [image or "", label or "", conf or "", *(e or "" for e in extra)]
         if not any(f.strip() for f in fields):
             # A line of blank fields copied verbatim: the csv reader skips such records, so skip it too.
-            writer.writerow((line, None, None, None, None, True))
+            writer.writerow((line, None, None, None, None, True, None))
             continue
         try:
             clean_image, clean_label, confidence = check_prediction(*fields[:3])
         except ValueError as exc:
-            writer.writerow((line, str(exc), None, None, None, False))
+            writer.writerow((line, str(exc), None, None, None, False, None))
         else:
-            writer.writerow((line, None, clean_image, clean_label, repr(confidence), False))
-    with cursor.copy("COPY lq_fix (line, err, image, label, conf, skip) FROM STDIN (FORMAT csv)") as copy:
+            writer.writerow(
+                (line, None, clean_image, clean_label, repr(confidence), False, has_percent_sign(fields[2]))
+            )
+    with cursor.copy("COPY lq_fix (line, err, image, label, conf, skip, pct) FROM STDIN (FORMAT csv)") as copy:
         copy.write(buffer.getvalue())
 
 
@@ -420,8 +425,7 @@ def _find_problems(
     if _any_error(cursor):
         valid += " AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)"
     if confidence_scale == "auto":
-        cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid} AND r.conf > 1)")
-        confidence_scale = "percent" if cursor.fetchone()[0] else "fraction"
+        confidence_scale = "percent" if _percent_scale_shown(cursor, valid) else "fraction"
     if confidence_scale == "fraction":
         cursor.execute(
             "INSERT INTO lq_err (phase, line, conf) "
@@ -430,6 +434,17 @@ def _find_problems(
         )
     _check_existing(cursor, dataset, valid, replace)
     return (100.0 if confidence_scale == "fraction" else 1.0), valid
+
+
+def _percent_scale_shown(cursor, valid: str) -> bool:
+    """Whether a value above 1, or one written with a % sign, shows the file is on the percent scale."""
+    cursor.execute(f"SELECT EXISTS (SELECT 1 FROM lq_rows r WHERE {valid} AND r.conf > 1)")
+    if cursor.fetchone()[0]:
+        return True
+    # Only records parsed in Python can hold a sign: COPY takes a confidence verbatim only when it is a bare number.
+    # A bad row's sign counts too; it changes nothing, since a file with a bad row is refused on any scale.
+    cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_fix WHERE pct) OR EXISTS (SELECT 1 FROM lq_stage WHERE pct)")
+    return cursor.fetchone()[0]
 
 
 def _any_error(cursor) -> bool:

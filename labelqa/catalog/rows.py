@@ -91,6 +91,7 @@ class PredictionRow:
     label: str
     confidence: float  # as written in the file; scaled to percent by `scale_confidences`
     metadata: dict[str, str] = field(default_factory=dict)
+    percent_sign: bool = False  # written as "85%": the file is on the percent scale
 
 
 @dataclass
@@ -237,7 +238,7 @@ def header_map(fields: list[str], required: tuple[str, ...] = PREDICTION_COLUMNS
 
 def parse_confidence(raw: str) -> float:
     """Return the number in `raw`, or raise ValueError saying why it is not a usable confidence."""
-    text = raw.strip().removesuffix("%")
+    text = raw.strip().removesuffix("%").rstrip()
     if NON_FINITE.fullmatch(text):
         raise ValueError(f"confidence {raw!r} is not a finite number")
     # Not float() alone: it would also take "1_0" as ten, and digits of other scripts.
@@ -249,6 +250,10 @@ def parse_confidence(raw: str) -> float:
     if value > 100:
         raise ValueError(f"confidence {raw!r} is above 100")
     return value
+
+
+def has_percent_sign(raw_confidence: str) -> bool:
+    return raw_confidence.rstrip().endswith("%")
 
 
 def check_prediction(raw_image: str, raw_label: str, raw_confidence: str) -> tuple[str, str, float]:
@@ -513,7 +518,7 @@ def read_prediction_rows(
             errors.add(record.line, duplicate_problem(image, seen[image], errors.unit))
             continue
         seen[image] = record.line
-        yield PredictionRow(record.line, image, label, confidence, record.metadata)
+        yield PredictionRow(record.line, image, label, confidence, record.metadata, has_percent_sign(record.confidence))
     if not seen and not errors.total:
         errors.add(None, NO_ROWS_PROBLEM)
 
@@ -572,11 +577,11 @@ def detect_format(head: bytes, name: str = "") -> str:
 
 
 def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) -> None:
-    """Turn confidences into percent in place; `auto` reads them as percent when any value exceeds 1."""
+    """Turn confidences into percent in place; `auto` reads them as percent when any exceeds 1 or has a % sign."""
     if scale not in CONFIDENCE_SCALES:
         raise ValueError(f"confidence scale must be one of {', '.join(CONFIDENCE_SCALES)}, not {scale!r}")
     if scale == "auto":
-        scale = "percent" if any(r.confidence > 1 for r in rows) else "fraction"
+        scale = "percent" if any(r.confidence > 1 or r.percent_sign for r in rows) else "fraction"
     if scale == "fraction":
         for row in rows:
             if row.confidence > 1:

@@ -95,6 +95,27 @@ def test_json_lines_import_with_extra_keys_as_metadata(tmp_path):
     assert Batch.objects.filter(dataset__name="j").count() == 2
 
 
+@pytest.mark.parametrize(
+    ("text", "name"),
+    [
+        ("a.jpg,Dog,0.5%\nb.jpg,Dog,0.9\n", "p.csv"),  # one sign sets the scale for the file
+        ('a.jpg,Dog,"0.5 % "\nb.jpg,Dog,0.9\n', "p.csv"),  # quoted: the CSV is read in Python throughout
+        (
+            jsonl(
+                {"image": "a.jpg", "label": "Dog", "confidence": "0.5%"},
+                {"image": "b.jpg", "label": "Dog", "confidence": 0.9},
+            ),
+            "p.jsonl",
+        ),
+    ],
+)
+@pytest.mark.django_db
+def test_a_percent_sign_puts_the_file_on_the_percent_scale_even_with_every_value_below_1(tmp_path, text, name):
+    call_command("import_predictions", str(write(tmp_path, text, name)), "--dataset", "p")
+    confidences = dict(Prediction.objects.values_list("image__path", "confidence"))
+    assert confidences == {"a.jpg": pytest.approx(0.5), "b.jpg": pytest.approx(0.9)}
+
+
 @pytest.mark.django_db
 def test_json_lines_are_recognised_by_content_whatever_the_extension(tmp_path):
     text = jsonl({"image": "a.jpg", "label": "Dog", "confidence": 0.9})
