@@ -23,6 +23,10 @@ from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 from labelqa.review.selectors import batches_open_to, excluded_reviewers
 
+# Stale tallies recounted per transaction: after a broker outage a whole dataset may be stale, and its rows are
+# locked a part at a time rather than all at once.
+TALLY_REFRESH_ROWS = 5000
+
 
 class LeaseRefused(Exception):
     """The lease cannot take votes; the message tells the reviewer what happened."""
@@ -214,9 +218,19 @@ def tallies_refresh(*, dataset_id: int) -> int:
         )
         return Coalesce(Subquery(votes.annotate(n=Count("*")).values("n")), Value(0))
 
-    return Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True).update(
-        confirms=count(True), disconfirms=count(False), tally_stale=False
-    )
+    stale = Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True)
+    refreshed = 0
+    while True:
+        with transaction.atomic():
+            # Lock first, count in a later statement. One UPDATE that waited on a submit's row lock would count
+            # with the snapshot it started with, miss that submit's votes and still clear the flag. Rows a submit
+            # holds are skipped: its commit queues another refresh (and the sweep catches a rolled-back one).
+            ids = list(stale.select_for_update(skip_locked=True).values_list("pk", flat=True)[:TALLY_REFRESH_ROWS])
+            if not ids:
+                return refreshed
+            refreshed += Prediction.objects.filter(pk__in=ids).update(
+                confirms=count(True), disconfirms=count(False), tally_stale=False
+            )
 
 
 @transaction.atomic

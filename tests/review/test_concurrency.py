@@ -5,12 +5,12 @@ import threading
 from collections import Counter
 
 import pytest
-from django.db import connection, connections
+from django.db import connection, connections, transaction
 
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Lease, Vote
-from labelqa.review.services import batch_lease, votes_submit
+from labelqa.review.services import batch_lease, tallies_refresh, votes_submit
 from tests.conftest import make_user, seed_csv
 
 THREADS = 16
@@ -65,3 +65,45 @@ def test_sixteen_threads_and_ten_reviewers_drain_two_thousand_images_at_two_revi
     assert Lease.objects.filter(submitted_at__isnull=False).count() == 160
     votes_per_image = Counter(Vote.objects.values_list("prediction_id", flat=True))
     assert len(votes_per_image) == 2000 and set(votes_per_image.values()) == {2}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_tally_refresh_that_meets_a_submit_in_flight_leaves_its_vote_to_be_counted(tmp_path):
+    assert connection.vendor == "postgresql", "row locking is only meaningful on PostgreSQL (make test uses it)"
+    predictions_import(dataset_name="d", stream=io.BytesIO(seed_csv({"Dog": 1})), images_root=str(tmp_path))
+    prediction = Prediction.objects.get()
+    first, second = make_user("r1", "reviewer"), make_user("r2", "reviewer")
+    # The first vote is in and not counted yet: the image is stale when the second reviewer submits.
+    Vote.objects.create(prediction=prediction, reviewer=first, confirm=True)
+    Prediction.objects.filter(pk=prediction.pk).update(tally_stale=True)
+    locked, go = threading.Event(), threading.Event()
+
+    def submit_slowly():
+        # What votes_submit does inside its transaction, held open while a refresh runs.
+        try:
+            with transaction.atomic():
+                Vote.objects.create(prediction=prediction, reviewer=second, confirm=False)
+                Prediction.objects.filter(pk=prediction.pk).update(tally_stale=True)
+                locked.set()
+                go.wait(10)
+        finally:
+            connections.close_all()
+
+    def refresh():
+        try:
+            tallies_refresh(dataset_id=prediction.dataset_id)
+        finally:
+            connections.close_all()
+
+    submit = threading.Thread(target=submit_slowly)
+    submit.start()
+    assert locked.wait(10)
+    during = threading.Thread(target=refresh)
+    during.start()
+    during.join(0.5)  # a refresh that waits for the submit's row lock is still waiting here
+    go.set()
+    submit.join()
+    during.join()
+    tallies_refresh(dataset_id=prediction.dataset_id)  # the refresh the submit's commit queues
+    prediction.refresh_from_db()
+    assert (prediction.confirms, prediction.disconfirms, prediction.tally_stale) == (1, 1, False)
