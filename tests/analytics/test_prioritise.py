@@ -1,10 +1,13 @@
 """'Prioritise uncertain buckets': the least certain batches are leased first."""
 
 import io
+import threading
 
 import pytest
+from django.db import connection, connections, transaction
 from django.test import Client
 
+from labelqa.analytics import services as analytics_services
 from labelqa.analytics.selectors import cell_counts, report_for_dataset
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.models import Dataset, Prediction
@@ -104,3 +107,40 @@ def test_re_ranking_counts_are_the_reports_bucket_counts(reviewed_once, reviewer
     }
     assert set(cell_counts(reviewed_once)) == from_report
     assert any(reviewed > confirmed > 0 for _label, _bucket, reviewed, confirmed in from_report), from_report
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_re_rank_waiting_on_one_batch_leaves_the_others_to_lease(reviewed_once, reviewer2, monkeypatch):
+    """Leasing skips locked batches: a re-rank must not hold every open batch while it runs."""
+    assert connection.vendor == "postgresql", "row locking is only meaningful on PostgreSQL (make test uses it)"
+    reviewed_once.prioritise_uncertain = True
+    reviewed_once.save()
+    monkeypatch.setattr(analytics_services, "PRIORITY_ROWS_PER_UPDATE", 1)
+    last = Batch.objects.order_by("-id").first()  # written last by a statement that walks the table
+    assert last.label == "Dog", "its priority changes, so the re-rank must wait for it"
+    done = threading.Event()
+    leases = []
+
+    def in_thread(work):
+        try:
+            work()
+        finally:
+            connections.close_all()
+
+    def re_rank():
+        batch_priorities_refresh(dataset_id=reviewed_once.pk)
+        done.set()
+
+    with transaction.atomic():
+        list(Batch.objects.select_for_update().filter(pk=last.pk))  # a submit holding this batch's row
+        ranking = threading.Thread(target=in_thread, args=(re_rank,))
+        ranking.start()
+        assert not done.wait(0.5), "the re-rank waits for the held batch"
+        leasing = threading.Thread(
+            target=in_thread, args=(lambda: leases.append(batch_lease(reviewer=reviewer2, dataset=reviewed_once)),)
+        )
+        leasing.start()
+        leasing.join()
+    ranking.join()
+    assert done.is_set() and leases[0] is not None and leases[0].batch_id != last.pk
+    assert Batch.objects.filter(label="Dog", priority__gt=0).count() == 2
