@@ -30,6 +30,7 @@ from labelqa.catalog.rows import (
     MAX_REPORTED_ERRORS,
     NO_ROWS_PROBLEM,
     PREDICTION_COLUMNS,
+    SCALED_DIGITS,
     ErrorList,
     HeaderProblem,
     ProgressCallback,
@@ -586,7 +587,10 @@ def _write(
 ) -> CopyResult:
     """Insert images, predictions and batches from lq_rows, set-based; with lq_replace rows, update in place."""
     image, prediction, batch = (m._meta.db_table for m in (Image, Prediction, Batch))
-    kept = "r.err IS NULL AND r.conf * %(factor)s >= %(min)s"
+    # Rounded as in `scale_confidences`: 0.29 * 100 is 28.999999999999996 in binary, which a bucket edge at 29 (or
+    # --min-confidence 29) would leave out.
+    conf = "r.conf" if factor == 1 else f"round((r.conf * %(factor)s)::numeric, {SCALED_DIGITS})::float8"
+    kept = f"r.err IS NULL AND {conf} >= %(min)s"
     params: dict[str, Any] = {
         "factor": factor,
         "min": min_confidence if min_confidence is not None else float("-inf"),
@@ -641,7 +645,7 @@ def _write(
     # Items of a label are shuffled by a seeded hash so that a batch mixes confidence levels. The partition only
     # groups equal labels, so byte order (COLLATE "C") serves and sorts a million rows a third faster.
     source = f"""
-        SELECT r.line, r.image, r.label, r.conf * %(factor)s AS conf, r.meta,
+        SELECT r.line, r.image, r.label, {conf} AS conf, r.meta,
                (row_number() OVER (PARTITION BY r.label COLLATE "C"
                                    ORDER BY hashtextextended(r.image, %(seed)s), r.line) - 1) / %(size)s AS k
         FROM lq_rows r JOIN lq_label l ON l.label = r.label

@@ -19,6 +19,7 @@ VOTE_COLUMNS = ("image", "reviewer", "verdict")
 GOLD_COLUMNS = ("image", "truth")
 VERDICTS = {"confirm": True, "disconfirm": False}
 CONFIDENCE_SCALES = ("auto", "percent", "fraction")
+SCALED_DIGITS = 10  # decimals kept of a fraction turned into percent
 # csv: headerless image,label,confidence or headed; jsonl: one object per line; gt: a Ground Truth
 # custom-labeling input file, a JSON array of {"s3_image_url", "label", "confidence"} objects.
 PREDICTION_FORMATS = ("auto", "csv", "jsonl", "gt")
@@ -586,7 +587,8 @@ def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) 
         for row in rows:
             if row.confidence > 1:
                 errors.add(row.line, fraction_problem(row.confidence))
-            row.confidence *= 100
+            # Rounded: 0.29 * 100 is 28.999999999999996 in binary and would fall below a bucket edge at 29.
+            row.confidence = round(row.confidence * 100, SCALED_DIGITS)
 
 
 def headed_records(

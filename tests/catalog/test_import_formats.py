@@ -117,6 +117,18 @@ def test_a_percent_sign_puts_the_file_on_the_percent_scale_even_with_every_value
 
 
 @pytest.mark.django_db
+def test_fractions_become_the_percent_they_name_not_a_hair_below_it(tmp_path):
+    # In binary 0.29 * 100 is 28.999999999999996: a bucket edge at 29 or --min-confidence 29 would leave it out.
+    text = "a.jpg,Fox,0.29\nb.jpg,Fox,0.57\nc.jpg,Fox,0.07\nd.jpg,Fox,0.28\n"
+    path = write(tmp_path, text, "p.csv")
+    call_command(
+        "import_predictions", str(path), "--dataset", "f", "--confidence-scale", "fraction", "--min-confidence", "29"
+    )
+    confidences = dict(Prediction.objects.values_list("image__path", "confidence"))
+    assert confidences == {"a.jpg": 29.0, "b.jpg": 57.0}
+
+
+@pytest.mark.django_db
 def test_json_lines_are_recognised_by_content_whatever_the_extension(tmp_path):
     text = jsonl({"image": "a.jpg", "label": "Dog", "confidence": 0.9})
     call_command("import_predictions", str(write(tmp_path, text, "p.csv")), "--dataset", "j")
