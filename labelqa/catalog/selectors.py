@@ -9,6 +9,11 @@ from labelqa.catalog.rows import replace_would_help
 from labelqa.review.models import Batch
 
 
+def dataset_images_root(name: str) -> str:
+    """Return the images root of the dataset called `name` ("" when there is no such dataset or it has none)."""
+    return Dataset.objects.filter(name=name).values_list("images_root", flat=True).first() or ""
+
+
 def _count_per_dataset(queryset: QuerySet) -> Coalesce:
     counted = queryset.filter(dataset=OuterRef("pk")).order_by().values("dataset").annotate(n=Count("pk")).values("n")
     return Coalesce(Subquery(counted, output_field=IntegerField()), 0)

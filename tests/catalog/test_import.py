@@ -139,6 +139,16 @@ def test_a_negative_zero_confidence_is_stored_as_zero(tmp_path):
 
 
 @pytest.mark.django_db
+def test_more_predictions_from_a_file_elsewhere_read_their_images_from_the_datasets_root(tmp_path):
+    first, later = tmp_path / "first", tmp_path / "later"
+    first.mkdir(), later.mkdir()
+    call_command("import_predictions", str(write(first, "a.jpg,Dog,90\n")), "--dataset", "d")
+    call_command("import_predictions", str(write(later, "b.jpg,Dog,80\n")), "--dataset", "d")
+    assert Dataset.objects.get(name="d").images_root == str(first.resolve())
+    assert Prediction.objects.filter(dataset__name="d").count() == 2
+
+
+@pytest.mark.django_db
 def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
     text = "".join(f"{i}.jpg,Dog,x\n" for i in range(130))
     with pytest.raises(RowsRejected) as error:

@@ -11,6 +11,7 @@ from labelqa.catalog.rows import (
     detect_format,
     replace_would_help,
 )
+from labelqa.catalog.selectors import dataset_images_root
 from labelqa.catalog.services import predictions_import
 
 
@@ -26,8 +27,8 @@ class Command(BaseCommand):
         parser.add_argument("--dataset", required=True, help="Dataset name; created when missing.")
         parser.add_argument(
             "--images-root",
-            help="Directory or s3://bucket/prefix that image paths are relative to (default: the CSV's directory; "
-            "for a Ground Truth file, the dataset's s3:// root).",
+            help="Directory or s3://bucket/prefix that image paths are relative to (default: the dataset's root, "
+            "or the CSV's directory for a new dataset; for a Ground Truth file, the dataset's s3:// root).",
         )
         parser.add_argument("--confidence-scale", choices=CONFIDENCE_SCALES, default="auto")
         parser.add_argument("--min-confidence", type=float, metavar="PCT", help="Skip rows below this percent.")
@@ -57,8 +58,9 @@ class Command(BaseCommand):
                 file_format = detect_format(head.read(4096), path.name)
         images_root = options["images_root"]
         if not images_root and file_format != "gt":
-            # Ground Truth files name s3:// URLs, so only the dataset's own s3 root can make sense of them.
-            images_root = str(path.resolve().parent)
+            # More predictions for a dataset read from its root, wherever the file lies. Ground Truth files name
+            # s3:// URLs, so only the dataset's own s3 root can make sense of them.
+            images_root = dataset_images_root(options["dataset"]) or str(path.resolve().parent)
         if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
         # A big file takes seconds to minutes: on a terminal, say how far it got (never in logs or pipes).
