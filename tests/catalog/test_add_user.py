@@ -1,6 +1,11 @@
+import getpass
+import io
+
 import pytest
 from django.contrib.auth import authenticate, get_user_model
 from django.core.management import CommandError, call_command
+
+from labelqa.catalog.management.commands.add_user import Command
 
 
 @pytest.mark.django_db
@@ -18,8 +23,27 @@ def test_add_user_creates_a_user_with_the_role_and_adds_roles_later(monkeypatch)
 
 
 @pytest.mark.django_db
-def test_add_user_refuses_a_weak_password(monkeypatch):
+def test_a_weak_password_from_the_environment_is_set_with_a_warning(monkeypatch):
     monkeypatch.setenv("LABELQA_PASSWORD", "123")
-    with pytest.raises(CommandError, match="password refused"):
+    errors = io.StringIO()
+    call_command("add_user", "frank", "--role", "reviewer", stderr=errors)
+    assert "warning: LABELQA_PASSWORD is weak (This password is too short." in errors.getvalue()
+    assert authenticate(username="frank", password="123") is not None
+
+
+@pytest.mark.django_db
+def test_an_empty_password_from_the_environment_is_refused(monkeypatch):
+    monkeypatch.setenv("LABELQA_PASSWORD", "")
+    with pytest.raises(CommandError, match="LABELQA_PASSWORD is empty"):
+        call_command("add_user", "frank", "--role", "reviewer")
+    assert not get_user_model().objects.filter(username="frank").exists()
+
+
+@pytest.mark.django_db
+def test_a_weak_password_typed_at_the_prompt_is_refused(monkeypatch):
+    monkeypatch.delenv("LABELQA_PASSWORD", raising=False)
+    monkeypatch.setattr(Command, "stdin_isatty", staticmethod(lambda: True))
+    monkeypatch.setattr(getpass, "getpass", lambda prompt: "123")
+    with pytest.raises(CommandError, match="password refused: This password is too short"):
         call_command("add_user", "frank", "--role", "reviewer")
     assert not get_user_model().objects.filter(username="frank").exists()
