@@ -254,8 +254,8 @@ def _png_response(png: bytes, filename: str, *, download: bool) -> HttpResponse:
     return response
 
 
-@require_POST
 @analytics_required
+@require_POST
 def prioritise(request: HttpRequest, dataset: str) -> HttpResponse:
     """Switch "prioritise uncertain buckets" for a dataset; reviewers then get the least certain batches first."""
     ds = get_object_or_404(Dataset, name=dataset)

@@ -62,6 +62,10 @@ def test_a_scientist_switches_prioritisation_on_the_analytics_page(reviewed_once
     reviewer_client = Client()
     reviewer_client.login(username=reviewer.username, password=PASSWORD)
     assert reviewer_client.post("/analytics/prio/prioritise/", {"enabled": "0"}).status_code == 403
+    # The role is checked before the method: a GET is refused as the role's, then as the method's.
+    assert reviewer_client.get("/analytics/prio/prioritise/").status_code == 403
+    assert Client().get("/analytics/prio/prioritise/")["Location"].startswith("/accounts/login/")
+    assert client.get("/analytics/prio/prioritise/").status_code == 405
 
 
 @pytest.mark.django_db
