@@ -12,7 +12,7 @@ from django.test.utils import CaptureQueriesContext
 from labelqa.catalog import imaging
 from labelqa.catalog.models import Image, Prediction
 from labelqa.catalog.services import ThumbnailsMade, thumbnails_make
-from labelqa.review.models import Vote
+from labelqa.review.models import Lease, Vote
 from tests.conftest import jpeg
 
 BOX = re.compile(r'<input type="checkbox" name="confirm" value="(\d+)"[^>]*>')
@@ -49,6 +49,21 @@ def test_an_unusable_image_is_shown_unchecked_and_takes_no_vote(cat_batch, revie
     client.post(batch_url, {"lease": lease, "confirm": [p.pk for p in cat_batch]})  # a forged box for the corrupt one
     voted = set(Vote.objects.values_list("prediction_id", flat=True))
     assert voted == {p.pk for p in cat_batch[1:]}
+
+
+@pytest.mark.django_db
+def test_a_grid_of_unusable_images_is_submitted_without_saying_it_was_submitted_before(pets, reviewer):
+    cats = Prediction.objects.filter(dataset=pets, label="Cat")
+    Image.objects.filter(prediction__in=cats).update(unusable=True, problem="not an image")
+    client = Client()
+    client.force_login(reviewer)
+    batch_url = client.get("/review/next/?label=Cat")["Location"]
+    lease = re.search(r'name="lease" value="([^"]+)"', client.get(batch_url).content.decode()).group(1)
+    next_page = client.get(client.post(batch_url, {"lease": lease})["Location"], follow=True).content.decode()
+    assert "already submitted" not in next_page
+    assert not Vote.objects.exists() and Lease.objects.get(token=lease).submitted_at is not None
+    again = client.get(client.post(batch_url, {"lease": lease})["Location"], follow=True).content.decode()
+    assert "That Cat batch was already submitted" in again
 
 
 @pytest.mark.django_db
