@@ -49,16 +49,20 @@ def read_image(root: str, path: str) -> bytes:
     if not root:
         # An empty root would resolve against whatever directory the process runs in.
         raise ImageUnavailable("the dataset has no images root: set one on its admin page")
-    base = Path(root).resolve()
-    full = (base / path).resolve()
-    if not full.is_relative_to(base):
-        raise ImageUnavailable("path leaves the images root")
     try:
+        base = Path(root).resolve()
+        full = (base / path).resolve()
+        if not full.is_relative_to(base):
+            raise ImageUnavailable("path leaves the images root")
         if full.stat().st_size > MAX_IMAGE_BYTES:
             raise ImageUnavailable(str(ImageTooLarge()))
         return full.read_bytes()
     except OSError as exc:
         raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None
+    except RuntimeError:  # resolve() on a symlink loop (Python 3.13 raises OSError instead)
+        raise ImageUnavailable(f"cannot read {path}: symbolic link loop") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ImageUnavailable(f"cannot read {path}: {exc}") from None
 
 
 def thumbnail_key(dataset_id: int, image_id: int) -> str:
