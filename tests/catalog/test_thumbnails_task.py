@@ -1,6 +1,7 @@
 """After an import, a task checks every image: thumbnails made and cached, unusable files flagged, nothing crashes."""
 
 import io
+import logging
 
 import pytest
 from PIL import Image as PILImage
@@ -68,6 +69,30 @@ def test_slices_and_chunks_cover_every_image(folder, media_root, monkeypatch):
     assert (rest.made + rest.flagged, rest.more) == (3, False)
     assert (first.made + rest.made, first.flagged + rest.flagged) == (2, 4)
     assert not Image.objects.filter(thumbnail="", problem="").exists()
+
+
+@pytest.mark.django_db
+def test_an_image_that_fails_unexpectedly_is_flagged_and_the_pass_goes_on(folder, media_root, monkeypatch, caplog):
+    from labelqa.catalog import imaging, services
+
+    monkeypatch.setattr(services, "THUMBNAIL_CHUNK", 2)
+    monkeypatch.setattr(logging.getLogger("labelqa"), "propagate", True)  # so that caplog sees it
+    make_thumbnail, poison = imaging.make_thumbnail, (folder / "good.jpg").read_bytes()
+
+    def make_thumbnail_with_a_bug(data):
+        if data == poison:
+            raise KeyError("a decoder bug")  # not an ImageProblem: nothing foresaw it
+        return make_thumbnail(data)
+
+    monkeypatch.setattr(imaging, "make_thumbnail", make_thumbnail_with_a_bug)
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+
+    assert thumbnails_make(dataset_id=Image.objects.first().dataset_id) == ThumbnailsMade(1, 5, more=False)
+    images = {i.path: i for i in Image.objects.all()}
+    assert (images["good.jpg"].problem, images["good.jpg"].unusable) == ("could not be checked: 'a decoder bug'", False)
+    assert images["also-good.jpg"].thumbnail, "the rest of its chunk was saved"
+    assert not Image.objects.filter(thumbnail="", problem="").exists(), "the later chunks were checked"
+    assert "'good.jpg'" in caplog.text and "KeyError" in caplog.text
 
 
 @pytest.mark.django_db(transaction=True)
