@@ -4,10 +4,13 @@ import io
 import logging
 
 import pytest
+from django.core.files.base import ContentFile
+from django.core.management import call_command
 from PIL import Image as PILImage
 
 from labelqa.catalog import storage
-from labelqa.catalog.models import Image
+from labelqa.catalog.imports import import_job_create
+from labelqa.catalog.models import Image, ImportJob, Prediction
 from labelqa.catalog.services import ThumbnailsMade, predictions_import, thumbnails_make
 from tests.conftest import jpeg
 from tests.live import wait_until
@@ -93,6 +96,42 @@ def test_an_image_that_fails_unexpectedly_is_flagged_and_the_pass_goes_on(folder
     assert images["also-good.jpg"].thumbnail, "the rest of its chunk was saved"
     assert not Image.objects.filter(thumbnail="", problem="").exists(), "the later chunks were checked"
     assert "'good.jpg'" in caplog.text and "KeyError" in caplog.text
+
+
+@pytest.fixture
+def failing_thumbnail_task(monkeypatch):
+    """Make the thumbnail task fail as a bug or a lost database connection would."""
+
+    def fail(**kwargs):
+        raise RuntimeError("the thumbnail pass broke")
+
+    monkeypatch.setattr("worker.tasks.thumbnails_make", fail)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thumbnail_task_failing_in_process_leaves_the_import_command_a_success(
+    folder, media_root, eager_celery, failing_thumbnail_task, caplog
+):
+    (folder / "p.csv").write_bytes(ROWS)
+    call_command("import_predictions", str(folder / "p.csv"), "--dataset", "photos")  # raises nothing
+    assert Prediction.objects.count() == 6
+    assert "the thumbnail pass broke" in caplog.text
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_thumbnail_task_failing_in_process_leaves_the_upload_job_done(
+    folder, media_root, eager_celery, failing_thumbnail_task, admin_user
+):
+    job = import_job_create(
+        dataset_name="photos",
+        upload=ContentFile(ROWS, name="p.csv"),
+        file_name="p.csv",
+        options={"images_root": str(folder)},
+        uploaded_by=admin_user,
+    )
+    job.refresh_from_db()
+    assert (job.status, job.errors, job.rows_imported) == (ImportJob.Status.DONE, [], 6)
+    assert Prediction.objects.count() == 6
 
 
 @pytest.mark.django_db(transaction=True)
