@@ -485,15 +485,19 @@ def image_thumbnail(image: Image) -> ImageBytes:
 
 
 def _thumbnail_store(image: Image, images_root: str) -> bytes | None:
-    """Make and store the image's thumbnail and set `image.thumbnail`, or its problem; the caller saves."""
+    """Make and store the image's thumbnail and set `image.thumbnail`, or its problem; the caller saves.
+
+    Storage that refuses the thumbnail leaves it uncached (made again when next shown); the bytes are returned.
+    """
     try:
         data = imaging.make_thumbnail(storage.read_image(images_root, image.path))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
         _image_note_problem(image, exc)
         return None
-    image.thumbnail = storage.thumbnail_key(image.dataset_id, image.pk)
     _image_note_problem(image, None)
-    storage.thumbnail_save(image.thumbnail, data)
+    key = storage.thumbnail_key(image.dataset_id, image.pk)
+    if storage.thumbnail_save(key, data):
+        image.thumbnail = key
     return data
 
 

@@ -6,6 +6,7 @@ import logging
 import pytest
 from django.core.files.base import ContentFile
 from django.core.management import call_command
+from django.test import Client
 from PIL import Image as PILImage
 
 from labelqa.catalog import storage
@@ -96,6 +97,21 @@ def test_an_image_that_fails_unexpectedly_is_flagged_and_the_pass_goes_on(folder
     assert images["also-good.jpg"].thumbnail, "the rest of its chunk was saved"
     assert not Image.objects.filter(thumbnail="", problem="").exists(), "the later chunks were checked"
     assert "'good.jpg'" in caplog.text and "KeyError" in caplog.text
+
+
+@pytest.mark.django_db
+def test_thumbnails_that_storage_refuses_are_served_but_not_cached(folder, media_root, reviewer):
+    media_root.mkdir()
+    (media_root / "thumbnails").write_bytes(b"")  # a file where the folder should be: every save fails
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+    assert thumbnails_make(dataset_id=Image.objects.first().dataset_id) == ThumbnailsMade(2, 4, more=False)
+    good = Image.objects.get(path="good.jpg")
+    assert (good.thumbnail, good.problem) == ("", ""), "not cached, and nothing wrong with the image"
+
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{good.pk}/thumbnail/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
 
 
 @pytest.fixture
