@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import posixpath
+import stat
 from pathlib import Path
 
 import boto3
@@ -58,9 +60,15 @@ def read_image(root: str, path: str) -> bytes:
         full = (base / path).resolve()
         if not full.is_relative_to(base):
             raise ImageUnavailable("path leaves the images root")
-        if full.stat().st_size > MAX_IMAGE_BYTES:
-            raise ImageUnavailable(str(ImageTooLarge()))
-        return full.read_bytes()
+        # Opening a FIFO would wait for a writer without O_NONBLOCK (a no-op on regular files); checking the opened
+        # file, not the name, leaves no moment for it to be swapped for a FIFO or a device that never ends.
+        with open(os.open(full, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageUnavailable(f"cannot read {path}: not a regular file")
+            if info.st_size > MAX_IMAGE_BYTES:
+                raise ImageUnavailable(str(ImageTooLarge()))
+            return file.read()
     except OSError as exc:
         raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None
     except RuntimeError:  # resolve() on a symlink loop (Python 3.13 raises OSError instead)

@@ -2,6 +2,8 @@
 
 import io
 import logging
+import os
+import signal
 
 import pytest
 from django.core.files.base import ContentFile
@@ -112,6 +114,23 @@ def test_thumbnails_that_storage_refuses_are_served_but_not_cached(folder, media
     client.force_login(reviewer)
     response = client.get(f"/datasets/images/{good.pk}/thumbnail/")
     assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+
+
+@pytest.mark.django_db
+def test_a_fifo_named_as_an_image_is_flagged_without_waiting_for_a_writer(folder, media_root):
+    os.mkfifo(folder / "pipe.jpg")
+    rows = b"pipe.jpg,Dog,90\ngood.jpg,Dog,80\n"
+    predictions_import(dataset_name="photos", stream=io.BytesIO(rows), images_root=str(folder))
+    previous = signal.signal(signal.SIGALRM, lambda *_: pytest.fail("the pass waited for a writer to the FIFO"))
+    signal.alarm(5)
+    try:
+        result = thumbnails_make(dataset_id=Image.objects.first().dataset_id)
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
+    assert result == ThumbnailsMade(1, 1, more=False)
+    pipe = Image.objects.get(path="pipe.jpg")
+    assert (pipe.problem, pipe.unusable) == ("cannot read pipe.jpg: not a regular file", False)
 
 
 @pytest.fixture
