@@ -442,6 +442,7 @@ class ImageBytes:
 PLACEHOLDER = ImageBytes(PLACEHOLDER_SVG, "image/svg+xml", placeholder=True)
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # what Pillow calls a JPEG with a multi-picture index, as many cameras write
     "PNG": "image/png",
     "WEBP": "image/webp",
     "GIF": "image/gif",
@@ -594,5 +595,5 @@ def image_original(image: Image) -> ImageBytes:
     data = _image_checked(image, read_and_check)
     if data is None:
         return PLACEHOLDER
-    with PILImage.open(io.BytesIO(data)) as header:
+    with PILImage.open(io.BytesIO(data), formats=imaging.ALLOWED_FORMATS) as header:
         return ImageBytes(data, CONTENT_TYPES.get(header.format, "application/octet-stream"))
