@@ -48,14 +48,19 @@ def rerank_batches(dataset_id: int) -> int:
 def enqueue(task, *args, consequence: str) -> bool:
     """Send `task(*args)`; when the broker cannot be reached, log it with its `consequence` and return False.
 
-    Web requests call this after their own writes have committed, so a dead broker never loses those writes
-    and never turns a saved vote or upload into a 500.
+    Callers enqueue after their own writes have committed, so a dead broker never loses those writes and never
+    turns a saved vote or upload into a 500. Without a broker the task runs inside delay(); its failure is logged
+    here, not raised: the caller's work is in, and the task records or logs its own outcome.
     """
     try:
         task.delay(*args)
     except BrokerUnreachable as exc:
         logger.warning("Could not queue %s%r (broker unreachable: %s); %s", task.name, args, exc, consequence)
         return False
+    except Exception:
+        if not task.app.conf.task_always_eager:
+            raise
+        logger.exception("%s%r failed, run in-process (no broker)", task.name, args)
     return True
 
 

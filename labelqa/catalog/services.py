@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import logging
 import random
 from collections import defaultdict
 from collections.abc import Callable, Iterable
@@ -33,6 +34,7 @@ from labelqa.catalog.rows import (
 )
 from labelqa.review.models import Batch, Lease, Vote
 
+log = logging.getLogger("labelqa")
 CHUNK = 5000
 
 # A run or upload whose task could not be queued fails with this, rather than waiting for a message never sent.
@@ -440,6 +442,7 @@ class ImageBytes:
 PLACEHOLDER = ImageBytes(PLACEHOLDER_SVG, "image/svg+xml", placeholder=True)
 CONTENT_TYPES = {
     "JPEG": "image/jpeg",
+    "MPO": "image/jpeg",  # what Pillow calls a JPEG with a multi-picture index, as many cameras write
     "PNG": "image/png",
     "WEBP": "image/webp",
     "GIF": "image/gif",
@@ -483,15 +486,19 @@ def image_thumbnail(image: Image) -> ImageBytes:
 
 
 def _thumbnail_store(image: Image, images_root: str) -> bytes | None:
-    """Make and store the image's thumbnail and set `image.thumbnail`, or its problem; the caller saves."""
+    """Make and store the image's thumbnail and set `image.thumbnail`, or its problem; the caller saves.
+
+    Storage that refuses the thumbnail leaves it uncached (made again when next shown); the bytes are returned.
+    """
     try:
         data = imaging.make_thumbnail(storage.read_image(images_root, image.path))
     except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
         _image_note_problem(image, exc)
         return None
-    image.thumbnail = storage.thumbnail_key(image.dataset_id, image.pk)
     _image_note_problem(image, None)
-    storage.thumbnail_save(image.thumbnail, data)
+    key = storage.thumbnail_key(image.dataset_id, image.pk)
+    if storage.thumbnail_save(key, data):
+        image.thumbnail = key
     return data
 
 
@@ -528,13 +535,28 @@ def thumbnails_make(
         if not chunk:
             return ThumbnailsMade(made, flagged, more=False, last=last)
         for image in chunk:
-            if _thumbnail_store(image, images_root) is None:
+            if _thumbnail_checked_in_pass(image, images_root) is None:
                 flagged += 1
             else:
                 made += 1
         Image.objects.bulk_update(chunk, IMAGE_CHECK_FIELDS)
         last = chunk[-1].pk
     return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists(), last=last)
+
+
+def _thumbnail_checked_in_pass(image: Image, images_root: str) -> bytes | None:
+    """Make the image's thumbnail like `_thumbnail_store`, flagging it when that fails in a way nobody foresaw.
+
+    One image must never stop the pass: the chunk's findings are saved only at its end, and the images after it
+    would never be checked.
+    """
+    try:
+        return _thumbnail_store(image, images_root)
+    except Exception as exc:
+        log.exception("Checking image %s (%r) of dataset %s failed", image.pk, image.path, image.dataset_id)
+        # Unavailable, not unusable: the file may be fine, so it is tried again when shown or checked again.
+        _image_note_problem(image, storage.ImageUnavailable(f"could not be checked: {exc}"))
+        return None
 
 
 def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> None:
@@ -573,5 +595,5 @@ def image_original(image: Image) -> ImageBytes:
     data = _image_checked(image, read_and_check)
     if data is None:
         return PLACEHOLDER
-    with PILImage.open(io.BytesIO(data)) as header:
+    with PILImage.open(io.BytesIO(data), formats=imaging.ALLOWED_FORMATS) as header:
         return ImageBytes(data, CONTENT_TYPES.get(header.format, "application/octet-stream"))

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import functools
+import logging
+import os
 import posixpath
+import stat
 from pathlib import Path
 
 import boto3
@@ -14,6 +17,8 @@ from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
 from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, split_s3_uri
+
+log = logging.getLogger("labelqa")
 
 
 class ImageUnavailable(Exception):
@@ -41,39 +46,61 @@ def read_image(root: str, path: str) -> bytes:
         key = posixpath.join(prefix, path) if prefix else path
         try:
             obj = s3_client().get_object(Bucket=bucket, Key=key)
+            if obj["ContentLength"] > MAX_IMAGE_BYTES:
+                raise ImageUnavailable(str(ImageTooLarge()))
+            # The body streams after the headers: a timeout or a dropped connection surfaces in read().
+            return obj["Body"].read()
         except (ClientError, BotoCoreError) as exc:
             raise ImageUnavailable(f"cannot read s3://{bucket}/{key}: {exc}") from None
-        if obj["ContentLength"] > MAX_IMAGE_BYTES:
-            raise ImageUnavailable(str(ImageTooLarge()))
-        return obj["Body"].read()
     if not root:
         # An empty root would resolve against whatever directory the process runs in.
         raise ImageUnavailable("the dataset has no images root: set one on its admin page")
-    base = Path(root).resolve()
-    full = (base / path).resolve()
-    if not full.is_relative_to(base):
-        raise ImageUnavailable("path leaves the images root")
     try:
-        if full.stat().st_size > MAX_IMAGE_BYTES:
-            raise ImageUnavailable(str(ImageTooLarge()))
-        return full.read_bytes()
+        base = Path(root).resolve()
+        full = (base / path).resolve()
+        if not full.is_relative_to(base):
+            raise ImageUnavailable("path leaves the images root")
+        # Opening a FIFO would wait for a writer without O_NONBLOCK (a no-op on regular files); checking the opened
+        # file, not the name, leaves no moment for it to be swapped for a FIFO or a device that never ends.
+        with open(os.open(full, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+            info = os.fstat(file.fileno())
+            if not stat.S_ISREG(info.st_mode):
+                raise ImageUnavailable(f"cannot read {path}: not a regular file")
+            if info.st_size > MAX_IMAGE_BYTES:
+                raise ImageUnavailable(str(ImageTooLarge()))
+            return file.read()
     except OSError as exc:
         raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None
+    except RuntimeError:  # resolve() on a symlink loop (Python 3.13 raises OSError instead)
+        raise ImageUnavailable(f"cannot read {path}: symbolic link loop") from None
+    except ValueError as exc:  # a NUL byte in the path
+        raise ImageUnavailable(f"cannot read {path}: {exc}") from None
 
 
 def thumbnail_key(dataset_id: int, image_id: int) -> str:
     return f"thumbnails/{dataset_id}/{image_id}.webp"
 
 
-def thumbnail_save(key: str, data: bytes) -> None:
-    if default_storage.exists(key):
-        default_storage.delete(key)
-    default_storage.save(key, ContentFile(data))
+# What local or S3 storage raises when it is full, refuses access or cannot be reached.
+STORAGE_ERRORS = (OSError, ClientError, BotoCoreError)
+
+
+def thumbnail_save(key: str, data: bytes) -> bool:
+    """Cache a thumbnail; False when storage refused it (the thumbnail is then simply not cached)."""
+    try:
+        if default_storage.exists(key):
+            default_storage.delete(key)
+        default_storage.save(key, ContentFile(data))
+    except STORAGE_ERRORS as exc:
+        log.warning("Could not cache thumbnail %s: %s", key, exc)
+        return False
+    return True
 
 
 def thumbnail_read(key: str) -> bytes | None:
+    """Return a cached thumbnail; None when it is missing or storage cannot be read (it is made again)."""
     try:
         with default_storage.open(key, "rb") as f:
             return f.read()
-    except (OSError, ClientError):
+    except STORAGE_ERRORS:
         return None

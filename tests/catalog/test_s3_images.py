@@ -4,10 +4,13 @@ import io
 import socket
 import subprocess
 import sys
+import threading
 import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
+from botocore.config import Config
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -16,6 +19,7 @@ from PIL import Image as PILImage
 from labelqa.catalog import storage
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import predictions_import, thumbnails_make
+from labelqa.catalog.storage import thumbnail_key
 from tests.conftest import PASSWORD, jpeg
 from tests.live import free_port
 
@@ -42,15 +46,19 @@ def s3_endpoint():
     process.wait(timeout=10)
 
 
-@pytest.fixture
-def s3(s3_endpoint, settings, monkeypatch):
+def use_endpoint(url: str, settings, monkeypatch) -> None:
     for name, value in {
         "AWS_ACCESS_KEY_ID": "testing",
         "AWS_SECRET_ACCESS_KEY": "testing",
         "AWS_DEFAULT_REGION": "us-east-1",
     }.items():
         monkeypatch.setenv(name, value)
-    settings.AWS_S3_ENDPOINT_URL = s3_endpoint
+    settings.AWS_S3_ENDPOINT_URL = url
+
+
+@pytest.fixture
+def s3(s3_endpoint, settings, monkeypatch):
+    use_endpoint(s3_endpoint, settings, monkeypatch)
     storage.s3_client.cache_clear()
     client = boto3.client("s3", endpoint_url=s3_endpoint)
     client.create_bucket(Bucket="photos")
@@ -130,3 +138,70 @@ def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint,
     # Only the upload: the bucket is also the default storage, where the import's thumbnails go.
     uploads = s3.list_objects_v2(Bucket="uploads", Prefix=f"{UPLOAD_PREFIX}/")
     assert uploads["KeyCount"] == 0, "the upload is deleted from S3 once imported"
+
+
+class _HalfBody(BaseHTTPRequestHandler):
+    """Answer every GET with an object's headers and the first tenth of its body, then drop the connection."""
+
+    def do_GET(self):
+        self.send_response(200)
+        self.send_header("Content-Type", "image/jpeg")
+        self.send_header("Content-Length", "1000")
+        self.end_headers()
+        self.wfile.write(jpeg()[:100])
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dropping_endpoint(settings, monkeypatch):
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _HalfBody)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    use_endpoint(f"http://127.0.0.1:{server.server_port}", settings, monkeypatch)
+    storage.s3_client.cache_clear()
+    yield
+    server.shutdown()
+    server.server_close()
+    storage.s3_client.cache_clear()
+
+
+@pytest.mark.django_db
+def test_an_object_whose_body_breaks_off_shows_the_placeholder(dropping_endpoint, reviewer):
+    predictions_import(dataset_name="s3set", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root="s3://photos")
+    image = Image.objects.get()
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{image.pk}/original/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/svg+xml")
+    image.refresh_from_db()
+    assert image.problem.startswith("cannot read s3://photos/a.jpg: ") and not image.unusable
+
+
+@pytest.mark.django_db
+def test_a_cached_thumbnail_is_made_again_and_served_while_thumbnail_storage_is_down(
+    settings, monkeypatch, tmp_path, reviewer
+):
+    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    use_endpoint(down, settings, monkeypatch)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {
+                "bucket_name": "thumbnails",
+                "endpoint_url": down,
+                "client_config": Config(retries={"max_attempts": 1}),  # refused at once, no backoff to wait out
+            },
+        },
+    }
+    (tmp_path / "a.jpg").write_bytes(jpeg("red"))
+    predictions_import(dataset_name="local", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root=str(tmp_path))
+    image = Image.objects.get()
+    Image.objects.filter(pk=image.pk).update(thumbnail=thumbnail_key(image.dataset_id, image.pk))  # cached earlier
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{image.pk}/thumbnail/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+    assert PILImage.open(io.BytesIO(response.content)).getpixel((10, 10))[0] > 200

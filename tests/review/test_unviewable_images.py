@@ -124,3 +124,18 @@ def test_fixing_the_images_root_in_the_admin_checks_the_flagged_images_again(
         response = client.post(f"/admin/catalog/dataset/{pets.pk}/change/", form)
     assert response.status_code == 302
     assert not Image.objects.filter(dataset=pets).exclude(problem="").exists()
+
+
+@pytest.mark.django_db
+def test_a_symlink_loop_shows_the_placeholder_and_is_flagged_unreadable(pets, reviewer):
+    image = Image.objects.filter(dataset=pets).first()
+    file = Path(pets.images_root, image.path)
+    file.unlink()
+    file.symlink_to(file.name)  # a link to itself: resolving it never ends
+    client = Client()
+    client.force_login(reviewer)
+    for kind in ("thumbnail", "original"):
+        response = client.get(f"/datasets/images/{image.pk}/{kind}/")
+        assert (response.status_code, response["Content-Type"]) == (200, "image/svg+xml"), kind
+    image.refresh_from_db()
+    assert (image.problem, image.unusable) == (f"cannot read {image.path}: symbolic link loop", False)

@@ -1,0 +1,25 @@
+"""The zoom serves the original file, with a content type that browsers show rather than download."""
+
+import io
+
+import pytest
+from django.test import Client
+from PIL import Image as PILImage
+
+from labelqa.catalog.models import Image
+from labelqa.catalog.services import predictions_import
+
+
+@pytest.mark.django_db
+def test_a_camera_jpeg_with_a_multi_picture_index_is_served_as_a_jpeg(tmp_path, reviewer):
+    buffer = io.BytesIO()
+    frames = [PILImage.new("RGB", (64, 48), colour) for colour in ("red", "blue")]
+    frames[0].save(buffer, "MPO", save_all=True, append_images=frames[1:])  # Pillow reads it back as MPO
+    (tmp_path / "camera.jpg").write_bytes(buffer.getvalue())
+    predictions_import(dataset_name="camera", stream=io.BytesIO(b"camera.jpg,Dog,90\n"), images_root=str(tmp_path))
+
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{Image.objects.get().pk}/original/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
+    assert response.content == buffer.getvalue()
