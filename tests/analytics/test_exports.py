@@ -95,6 +95,14 @@ def test_bad_edges_are_refused_with_a_clear_message(voted):
         export("export_report", "--dataset", "nope")
 
 
+@pytest.mark.parametrize("command", ["export_report", "export_labels"])
+def test_an_out_path_that_cannot_be_written_is_refused_with_a_clear_message(voted, tmp_path, command):
+    with pytest.raises(CommandError, match=r"cannot write .*missing/r\.csv: No such file or directory; give a file"):
+        export(command, "--dataset", "zoo", "--format", "csv", "--out", str(tmp_path / "missing" / "r.csv"))
+    with pytest.raises(CommandError, match="Is a directory"):
+        export(command, "--dataset", "zoo", "--format", "csv", "--out", str(tmp_path))
+
+
 def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     rows = list(csv.DictReader(io.StringIO(export("export_labels", "--dataset", "zoo", "--format", "csv"))))
     assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms", "corrected_label"]

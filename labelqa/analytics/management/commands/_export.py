@@ -23,7 +23,10 @@ def dataset_or_error(name: str) -> Dataset:
 
 def write_output(command, text: str, out: str | None) -> None:
     if out:
-        Path(out).write_text(text, encoding="utf-8")
+        try:
+            Path(out).write_text(text, encoding="utf-8")
+        except OSError as exc:
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}; give a file in a folder that exists")
         command.stderr.write(f"Wrote {out}")
     else:
         command.stdout.write(text, ending="")
