@@ -41,6 +41,21 @@ def test_votes_import_is_all_or_nothing(pets, tmp_path):
 
 
 @pytest.mark.django_db
+def test_reviewer_names_that_cannot_be_accounts_are_named_by_line(pets, tmp_path):
+    path = tmp_path / "votes.csv"
+    path.write_text(
+        "image,reviewer,verdict\nimages/dog-0000.jpg,John Smith,confirm\nimages/dog-0001.jpg,ok-worker,confirm\n"
+        "images/dog-0002.jpg,John Smith,confirm\nimages/dog-0003.jpg,job:7,confirm\n"
+    )
+    with pytest.raises(CommandError) as error:
+        call_command("import_votes", str(path), "--dataset", "pets")
+    lines = [line.split(":")[0] for line in str(error.value).splitlines() if line.startswith("line ")]
+    assert lines == ["line 2", "line 4", "line 5"]
+    assert "line 2: reviewer 'John Smith' cannot be an account name: Enter a valid username." in str(error.value)
+    assert Vote.objects.count() == 0 and not get_user_model().objects.filter(username="ok-worker").exists()
+
+
+@pytest.mark.django_db
 def test_imported_votes_count_as_reviews_when_leasing(pets, tmp_path, reviewer, reviewer2):
     """A reviewer whose imported votes cover a batch never gets it again, and the batch counts their review."""
     cat_paths = sorted(Prediction.objects.filter(dataset=pets, label="Cat").values_list("image__path", flat=True))
