@@ -25,7 +25,8 @@ system-deps:
 demo: install
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
-	$(PY) manage.py load_demo
+	@# In-process, so the demo needs no worker even where CELERY_BROKER_URL is set (it would wait for one).
+	CELERY_BROKER_URL= $(PY) manage.py load_demo
 	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
 	$(VENV)/bin/gunicorn labelqa.wsgi -b 127.0.0.1:8000 --workers 2 --access-logfile -
 
