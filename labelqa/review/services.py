@@ -78,6 +78,23 @@ def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, expire
     return first_claimed(lambda skipped: _next_candidate(reviewer, dataset, label, now, skipped), claim)
 
 
+def lease_revived(*, lease: Lease) -> bool:
+    """Give a reviewer's expired, unsubmitted lease a new term if its batch still has a slot for them.
+
+    False when other reviewers have filled the batch since: that grid's answers could no longer be saved.
+    """
+    now = timezone.now()
+    with transaction.atomic():
+        _batches_lock([lease.batch_id])
+        batch = Batch.objects.select_related("dataset").get(pk=lease.batch_id)
+        taken = batch.reviews_done + _active_leases_of_others(lease.reviewer_id, now).filter(batch=batch).count()
+        if taken >= batch.dataset.reviews_per_item:
+            return False
+        lease.expires_at = lease_expiry(now)
+        lease.save(update_fields=["expires_at"])
+    return True
+
+
 def _lease_extended(lease: Lease, expires_at) -> bool:
     """Extend the reviewer's open lease under its batch's lock, unless it expired since it was read.
 

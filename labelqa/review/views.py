@@ -69,6 +69,13 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         messages.info(request, "That batch is not leased to you; here is your next one.")
         return redirect("review:next")
     revising = lease.submitted_at is not None
+    # An old tab reloaded: its lease ran out, and the grid is only worth showing if its answers can still count.
+    if not revising and lease.expires_at <= timezone.now() and not services.lease_revived(lease=lease):
+        messages.info(
+            request,
+            f"Your time on that {batch.label} batch ran out and other reviewers have it now; here is your next one.",
+        )
+        return redirect("review:next")
     context = {
         "batch": batch,
         "lease": lease,

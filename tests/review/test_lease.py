@@ -3,6 +3,7 @@
 from datetime import timedelta
 
 import pytest
+from django.test import Client
 from django.utils import timezone
 
 from labelqa.catalog.models import Prediction
@@ -92,3 +93,28 @@ def test_a_lease_token_of_another_reviewer_is_refused(pets, reviewer, reviewer2)
     with pytest.raises(LeaseRefused):
         votes_submit(reviewer=reviewer2, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
     assert Vote.objects.count() == 0
+
+
+@pytest.mark.django_db
+def test_reloading_a_grid_whose_lease_ran_out_renews_it_while_the_batch_has_room(pets, reviewer):
+    lease = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")
+    expire(lease)
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/review/batch/{lease.batch_id}/")
+    lease.refresh_from_db()
+    assert response.status_code == 200 and lease.expires_at > timezone.now()
+
+
+@pytest.mark.django_db
+def test_reloading_a_grid_another_reviewer_took_over_leads_to_the_next_batch(pets, reviewer, reviewer2):
+    lease = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")  # Cat: one batch, one review wanted
+    expire(lease)
+    assert batch_lease(reviewer=reviewer2, dataset=pets, label="Cat").batch_id == lease.batch_id
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/review/batch/{lease.batch_id}/", follow=True)
+    assert response.redirect_chain[0] == ("/review/next/", 302)
+    assert "Your time on that Cat batch ran out and other reviewers have it now" in response.content.decode()
+    lease.refresh_from_db()
+    assert lease.expires_at < timezone.now(), "the slot stays reviewer2's"
