@@ -140,6 +140,9 @@ LABELQA_MAX_UPLOAD_BYTES = env.int("LABELQA_MAX_UPLOAD_BYTES", default=200 * 102
 LABELQA_MODEL = env.str("LABELQA_MODEL", default="efficientnet-lite0")
 LABELQA_DEVICE = env.str("LABELQA_DEVICE", default="auto")
 LABELQA_LEASE_TTL_SECONDS = env.int("LABELQA_LEASE_TTL_SECONDS", default=600)
+# With several processes, a shared cache (redis://host:6379/1) makes the re-rank throttle hold per deployment
+# rather than per worker process; the default is each process's own memory.
+CACHES = {"default": env.cache_url("LABELQA_CACHE_URL", default="locmemcache://")}
 
 # Celery: a broker URL means real workers; none means tasks run in-process (and we say so).
 CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")

@@ -90,7 +90,8 @@ def test_compose_environment_passes_the_deployment_check_with_postgres_redis_and
         "call_command('check', deploy=True, fail_level='WARNING'); "
         "print(json.dumps({'engine': settings.DATABASES['default']['ENGINE'], "
         "'storage': settings.STORAGES['default']['BACKEND'], 'eager': settings.CELERY_TASK_ALWAYS_EAGER, "
-        "'bucket': settings.STORAGES['default']['OPTIONS']['bucket_name'], 'secure': settings.SESSION_COOKIE_SECURE}))"
+        "'bucket': settings.STORAGES['default']['OPTIONS']['bucket_name'], 'secure': settings.SESSION_COOKIE_SECURE, "
+        "'cache': settings.CACHES['default']['BACKEND']}))"
     )
     # Only the compose environment (plus what starts Python): a variable this machine happens to set cannot help.
     base = {name: os.environ[name] for name in ("PATH", "HOME") if name in os.environ}
@@ -109,7 +110,29 @@ def test_compose_environment_passes_the_deployment_check_with_postgres_redis_and
         "eager": False,
         "bucket": "labelqa",
         "secure": True,
+        "cache": "django.core.cache.backends.redis.RedisCache",
     }
+
+
+def test_with_a_cache_url_every_process_shares_the_re_rank_throttle():
+    """Each worker process has its own memory cache; LABELQA_CACHE_URL makes `cache.add` hold across processes."""
+    redis_url = os.environ.get("CELERY_BROKER_URL") or "redis://127.0.0.1:6379/0"
+    key = f"rerank-scheduled:test-{secrets.token_hex(8)}"
+    probe = f"import django; django.setup(); from django.core.cache import cache; print(cache.add({key!r}, 1, 30))"
+
+    def add_in_a_new_process(cache_url: str | None) -> str:
+        env = {**os.environ, "DJANGO_SETTINGS_MODULE": "labelqa.settings"}
+        env.pop("LABELQA_CACHE_URL", None)
+        if cache_url:
+            env["LABELQA_CACHE_URL"] = cache_url
+        result = subprocess.run(
+            [sys.executable, "-c", probe], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+        )
+        assert result.returncode == 0, result.stderr
+        return result.stdout.strip().splitlines()[-1]
+
+    assert [add_in_a_new_process(None) for _ in range(2)] == ["True", "True"]
+    assert [add_in_a_new_process(redis_url) for _ in range(2)] == ["True", "False"]
 
 
 def test_dockerfile_installs_the_requirements_collects_static_and_serves_with_gunicorn():
