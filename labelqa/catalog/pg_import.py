@@ -24,6 +24,7 @@ from itertools import chain
 from typing import IO, Any
 
 from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.utils import timezone
 
 from labelqa.catalog.models import IMAGE_PATH_UNIQUE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
@@ -509,10 +510,11 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
         SELECT %s, r.line, r.image
         FROM lq_replace x JOIN lq_rows r USING (line)
         WHERE EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
-                                                AND l.expires_at > now())
+                                                AND l.expires_at > %s)
           AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
         """,
-        [_Found.IN_REVIEW],
+        # The clock leasing reads, not now(): that is when the import's transaction began, minutes ago for a big file.
+        [_Found.IN_REVIEW, timezone.now()],
     )
 
 
