@@ -36,6 +36,7 @@ class LeaseRefused(Exception):
 class SubmitResult:
     recorded: int  # votes written by this call; 0 when the lease had already been submitted
     batch_id: int
+    repeated: bool = False  # the lease had been submitted before and no revision was asked for: nothing changed
 
 
 def _active_leases_of_others(reviewer, now):
@@ -161,7 +162,7 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
             raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
         first = lease.submitted_at is None
         if not first and not revise:
-            return SubmitResult(0, batch.pk)
+            return SubmitResult(0, batch.pk, repeated=True)
         now = timezone.now()
         if first and lease.expires_at <= now:
             others = _active_leases_of_others(reviewer, now).filter(batch=batch).count()

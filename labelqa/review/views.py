@@ -106,7 +106,7 @@ def _submit(request: HttpRequest, batch) -> HttpResponse:
     else:
         if revise and result.recorded:
             messages.success(request, f"Your answers for that {batch.label} batch were updated.")
-        elif not result.recorded:  # a second tab, or a second click: the first answers stand
+        elif result.repeated:  # a second tab, or a second click: the first answers stand
             messages.warning(
                 request,
                 f"That {batch.label} batch was already submitted, so the answers sent first were kept and these "
