@@ -49,6 +49,21 @@ def open_image(
     Pillow's process-wide ``Image.MAX_IMAGE_PIXELS`` still applies on top of
     ``max_pixels``; its DecompressionBombWarning is treated as an error here.
     """
+    img = image_header(data, max_pixels)
+    stored_size = _stored_orientation(img, target_size) if target_size is not None else None
+    if stored_size is not None:
+        img.draft("RGB", stored_size)  # a no-op but for JPEG and MPO
+    try:
+        img.load()
+    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, ValueError, EOFError, ...
+        raise ImageProblem(_describe(exc)) from None
+    if stored_size is not None:
+        img = _shrunk(img, stored_size)
+    return to_rgb(_upright(img))
+
+
+def image_header(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> Image.Image:
+    """Open image bytes without decoding their pixels, or raise ImageProblem: an allowed format of a safe size."""
     if not data:
         raise ImageProblem("empty file (0 bytes)")
     with warnings.catch_warnings():
@@ -64,16 +79,7 @@ def open_image(
     width, height = img.size
     if width * height > max_pixels:
         raise ImageProblem(f"decompression bomb: {width * height} pixels > limit {max_pixels} ({width}x{height})")
-    stored_size = _stored_orientation(img, target_size) if target_size is not None else None
-    if stored_size is not None:
-        img.draft("RGB", stored_size)  # a no-op but for JPEG and MPO
-    try:
-        img.load()
-    except Exception as exc:  # noqa: BLE001 - decoders raise OSError, ValueError, EOFError, ...
-        raise ImageProblem(_describe(exc)) from None
-    if stored_size is not None:
-        img = _shrunk(img, stored_size)
-    return to_rgb(_upright(img))
+    return img
 
 
 def to_rgb(img: Image.Image) -> Image.Image:

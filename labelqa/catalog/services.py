@@ -15,7 +15,6 @@ from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
 from django.utils import timezone
-from PIL import Image as PILImage
 
 from labelqa.catalog import imaging, pg_import, storage
 from labelqa.catalog.models import Dataset, Image, Prediction, dataset_name_validator
@@ -582,18 +581,18 @@ def image_original(image: Image) -> ImageBytes:
     if image.unusable:
         return PLACEHOLDER
 
-    def read_and_check() -> bytes | None:
+    def read_and_check() -> ImageBytes:
         try:
             data = storage.read_image(image.dataset.images_root, image.path)
-            imaging.open_image(data, target_size=(2048, 2048))
+            file_format = imaging.image_header(data).format
+            # Once its thumbnail was made the file has decoded: its header will do, where a full decode could cost
+            # a second of CPU on every zoom.
+            if not image.thumbnail or image.problem:
+                imaging.open_image(data, target_size=(2048, 2048))
         except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
             _image_note_problem(image, exc)
-            return None
+            return PLACEHOLDER
         _image_note_problem(image, None)  # it may not have read before
-        return data
+        return ImageBytes(data, CONTENT_TYPES.get(file_format, "application/octet-stream"))
 
-    data = _image_checked(image, read_and_check)
-    if data is None:
-        return PLACEHOLDER
-    with PILImage.open(io.BytesIO(data), formats=imaging.ALLOWED_FORMATS) as header:
-        return ImageBytes(data, CONTENT_TYPES.get(header.format, "application/octet-stream"))
+    return _image_checked(image, read_and_check)

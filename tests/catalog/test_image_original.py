@@ -23,3 +23,26 @@ def test_a_camera_jpeg_with_a_multi_picture_index_is_served_as_a_jpeg(tmp_path, 
     response = client.get(f"/datasets/images/{Image.objects.get().pk}/original/")
     assert (response.status_code, response["Content-Type"]) == (200, "image/jpeg")
     assert response.content == buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_an_original_whose_thumbnail_was_made_is_served_without_decoding_it_again(tmp_path, reviewer, monkeypatch):
+    from labelqa.catalog import imaging
+    from labelqa.catalog.services import thumbnails_make
+
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (64, 48), "green").save(buffer, "PNG")
+    (tmp_path / "a.png").write_bytes(buffer.getvalue())
+    (tmp_path / "b.png").write_bytes(buffer.getvalue())
+    predictions_import(dataset_name="d", stream=io.BytesIO(b"a.png,Dog,90\nb.png,Dog,80\n"), images_root=str(tmp_path))
+    thumbnails_make(dataset_id=Image.objects.get(path="a.png").dataset_id)
+    Image.objects.filter(path="b.png").update(thumbnail="")  # never checked: its first view decodes it
+    decoded = []
+    monkeypatch.setattr(imaging, "open_image", lambda data, **kwargs: decoded.append(len(data)))
+
+    client = Client()
+    client.force_login(reviewer)
+    for path in ("a.png", "b.png"):
+        response = client.get(f"/datasets/images/{Image.objects.get(path=path).pk}/original/")
+        assert (response.status_code, response["Content-Type"]) == (200, "image/png")
+    assert decoded == [len(buffer.getvalue())], "only the image without a thumbnail is decoded"
