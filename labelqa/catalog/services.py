@@ -446,9 +446,11 @@ CONTENT_TYPES = {
     "WEBP": "image/webp",
     "GIF": "image/gif",
     "BMP": "image/bmp",
-    "TIFF": "image/tiff",
     "AVIF": "image/avif",
 }
+# Formats most browsers cannot show: the zoom gets a WebP rendition of them instead.
+RENDERED_FORMATS = {"TIFF"}
+ZOOM_SIZE = 2048
 
 
 IMAGE_CHECK_FIELDS = ["thumbnail", "problem", "unusable"]
@@ -583,16 +585,23 @@ def image_original(image: Image) -> ImageBytes:
 
     def read_and_check() -> ImageBytes:
         try:
-            data = storage.read_image(image.dataset.images_root, image.path)
-            file_format = imaging.image_header(data).format
-            # Once its thumbnail was made the file has decoded: its header will do, where a full decode could cost
-            # a second of CPU on every zoom.
-            if not image.thumbnail or image.problem:
-                imaging.open_image(data, target_size=(2048, 2048))
+            served = _zoomable(image, storage.read_image(image.dataset.images_root, image.path))
         except (storage.ImageUnavailable, imaging.ImageProblem) as exc:
             _image_note_problem(image, exc)
             return PLACEHOLDER
         _image_note_problem(image, None)  # it may not have read before
-        return ImageBytes(data, CONTENT_TYPES.get(file_format, "application/octet-stream"))
+        return served
 
     return _image_checked(image, read_and_check)
+
+
+def _zoomable(image: Image, data: bytes) -> ImageBytes:
+    """Return what the zoom shows of the image's bytes, checked as far as needed; raise ImageProblem if no image."""
+    file_format = imaging.image_header(data).format
+    if file_format in RENDERED_FORMATS:
+        return ImageBytes(imaging.make_thumbnail(data, ZOOM_SIZE, quality=90), "image/webp")
+    # Once its thumbnail was made the file has decoded: its header will do, where a full decode could cost a second
+    # of CPU on every zoom.
+    if not image.thumbnail or image.problem:
+        imaging.open_image(data, target_size=(ZOOM_SIZE, ZOOM_SIZE))
+    return ImageBytes(data, CONTENT_TYPES.get(file_format, "application/octet-stream"))

@@ -46,3 +46,15 @@ def test_an_original_whose_thumbnail_was_made_is_served_without_decoding_it_agai
         response = client.get(f"/datasets/images/{Image.objects.get(path=path).pk}/original/")
         assert (response.status_code, response["Content-Type"]) == (200, "image/png")
     assert decoded == [len(buffer.getvalue())], "only the image without a thumbnail is decoded"
+
+
+@pytest.mark.django_db
+def test_a_tiff_original_is_served_as_a_webp_browsers_can_show(tmp_path, reviewer):
+    PILImage.new("RGB", (3000, 1500), "blue").save(tmp_path / "scan.tif", "TIFF")
+    predictions_import(dataset_name="scans", stream=io.BytesIO(b"scan.tif,Dog,90\n"), images_root=str(tmp_path))
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{Image.objects.get().pk}/original/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+    with PILImage.open(io.BytesIO(response.content)) as shown:
+        assert (shown.format, shown.size) == ("WEBP", (2048, 1024))
