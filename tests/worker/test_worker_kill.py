@@ -32,13 +32,14 @@ def test_a_worker_killed_during_aggregation_is_redelivered_and_counts_each_vote_
     votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set(voted[::2]))
     votes_before = Vote.objects.count()
 
-    # Hold a row the aggregation must update, so the worker's UPDATE waits inside PostgreSQL mid-task.
+    # Hold the votes the aggregation must count, so the worker waits inside PostgreSQL mid-task, with the stale
+    # rows it took locked. (It skips prediction rows someone else holds, so a row lock would not stop it.)
     locker = psycopg.connect(database_conninfo())
-    locker.execute("SELECT 1 FROM catalog_prediction WHERE id = %s FOR UPDATE", [voted[-1]])
+    locker.execute("LOCK TABLE review_vote IN ACCESS EXCLUSIVE MODE")
     worker = start_worker(LABELQA_BROKER_VISIBILITY_TIMEOUT=VISIBILITY_TIMEOUT)
     try:
         [backend] = wait_until(
-            blocked_backends, timeout=60, what="the worker blocking on the locked row", process=worker
+            blocked_backends, timeout=60, what="the worker blocking on the locked votes", process=worker
         )
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(timeout=10)
