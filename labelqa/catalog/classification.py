@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labelqa.catalog.jobs import job_claimed
+from labelqa.catalog.jobs import connection_reopened_if_lost, job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
@@ -59,6 +59,7 @@ def classification_execute(run_id: int) -> ClassificationRun:
         try:
             _classify(run)
         except Exception as exc:
+            connection_reopened_if_lost()
             _fail(run, str(exc))
             raise
         return run

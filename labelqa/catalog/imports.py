@@ -12,7 +12,7 @@ from django.core.files.storage import default_storage
 from django.db import DatabaseError, connection, connections, transaction
 from django.utils import timezone
 
-from labelqa.catalog.jobs import job_claimed
+from labelqa.catalog.jobs import connection_reopened_if_lost, job_claimed
 from labelqa.catalog.models import ImportJob
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import QUEUE_DOWN, predictions_import
@@ -91,6 +91,7 @@ def _import(job: ImportJob) -> None:
         # Bad options (a changed images root, an unknown format) or an unreadable file: the admin can act on these.
         _finish(job, ImportJob.Status.FAILED, errors=[str(exc)], error_total=1)
     except Exception as exc:
+        connection_reopened_if_lost()
         _finish(job, ImportJob.Status.FAILED, errors=[f"the import stopped: {exc}"[:2000]], error_total=1)
         raise
     else:

@@ -23,22 +23,47 @@ def job_claimed(model: type[BackgroundJob], job_id: int) -> Iterator[bool]:
     free was left by a killed worker (the lock went with its connection) and is taken again; one whose lock is held
     belongs to a live worker. Without advisory locks (SQLite) only queued jobs are claimed.
     """
-    key = [LOCK_NAMESPACES[model], job_id]
-    locked = False
+    key = (LOCK_NAMESPACES[model], job_id)
+    holder = None
     if connection.vendor == "postgresql":
-        with connection.cursor() as cursor:
-            cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", key)
-            locked = cursor.fetchone()[0]
-        if not locked:
+        holder = _advisory_lock(key, wait=False)
+        if holder is None:
             yield False
             return
     try:
-        claimable = [model.Status.QUEUED] + ([model.Status.RUNNING] if locked else [])
+        claimable = [model.Status.QUEUED] + ([model.Status.RUNNING] if holder is not None else [])
         claimed = model.objects.filter(pk=job_id, status__in=claimable).update(
             status=model.Status.RUNNING, started_at=timezone.now()
         )
         yield claimed == 1
     finally:
-        if locked:
-            with connection.cursor() as cursor:
-                cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", key)
+        _advisory_unlock(key, holder)
+
+
+def connection_reopened_if_lost() -> None:
+    """Close this thread's database connection if it died, so that the next query opens a new one.
+
+    A job that failed because its connection was dropped (a terminated backend, a failover) would otherwise record
+    its failure on the dead connection, fail again, and stay `running` with no worker to finish it.
+    """
+    if connection.connection is not None and not connection.in_atomic_block and not connection.is_usable():
+        connection.close()
+
+
+def _advisory_lock(key: tuple[int, int], *, wait: bool) -> object | None:
+    """Take a session-level advisory lock; return the connection that holds it, or None when another holds it."""
+    with connection.cursor() as cursor:
+        if wait:
+            cursor.execute("SELECT pg_advisory_lock(%s::int, %s::int)", key)
+        else:
+            cursor.execute("SELECT pg_try_advisory_lock(%s::int, %s::int)", key)
+            if not cursor.fetchone()[0]:
+                return None
+    return connection.connection
+
+
+def _advisory_unlock(key: tuple[int, int], holder: object | None) -> None:
+    # A lock went with its connection when that died or was closed since: there is nothing to release.
+    if holder is not None and connection.connection is holder and connection.is_usable():
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_unlock(%s::int, %s::int)", key)
