@@ -9,7 +9,7 @@ from django.conf import settings
 from django.db import transaction
 from django.utils import timezone
 
-from labelqa.catalog.jobs import connection_reopened_if_lost, job_claimed
+from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_runs_serialised, job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
@@ -50,14 +50,15 @@ def classification_execute(run_id: int) -> ClassificationRun:
     """Claim the run and classify every image of its source that has no prediction yet.
 
     Two workers never execute one run; a run a killed worker left `running` is claimed again and resumes where it
-    stopped, because the images it saved are skipped (see `jobs.job_claimed`).
+    stopped, because the images it saved are skipped (see `jobs.job_claimed`). Runs on one dataset take turns.
     """
     with job_claimed(ClassificationRun, run_id) as claimed:
         run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
         if not claimed:
             return run
         try:
-            _classify(run)
+            with dataset_runs_serialised(run.dataset_id):
+                _classify(run)
         except Exception as exc:
             connection_reopened_if_lost()
             _fail(run, str(exc))

@@ -1,5 +1,6 @@
-"""Classifier runs that go wrong: a dropped database connection."""
+"""Classifier runs that go wrong: two runs on one dataset at once, a dropped database connection."""
 
+import threading
 from pathlib import Path
 from unittest import mock
 
@@ -7,9 +8,11 @@ import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
 
+from labelqa.catalog import classification
 from labelqa.catalog.classification import classification_execute
-from labelqa.catalog.models import ClassificationRun, Dataset
+from labelqa.catalog.models import ClassificationRun, Dataset, Image
 from tests.conftest import jpeg
+from tests.live import blocked_backends, wait_until
 from worker import sources
 
 
@@ -22,6 +25,56 @@ def executed(run: ClassificationRun) -> ClassificationRun:
     classification_execute(run.pk)
     run.refresh_from_db()
     return run
+
+
+def counts(run: ClassificationRun) -> tuple[str, int, int, int]:
+    return run.status, run.total, run.done, run.flagged
+
+
+def stored() -> dict[str, bool]:
+    """Each stored image's path and whether it has a prediction."""
+    images = Image.objects.filter(dataset__name="runs").select_related("prediction")
+    return {image.path: hasattr(image, "prediction") for image in images}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_on_one_dataset_take_turns_and_both_end_done(tmp_path):
+    # A form sent twice: both runs list the same images; the second must not save them again, nor fail.
+    assert connection.vendor == "postgresql", "runs take turns through an advisory lock"
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
+    first, second = new_run(tmp_path), new_run(tmp_path)
+    reading, go_on = threading.Event(), threading.Event()
+    real_read = classification.read_image_bytes
+
+    def first_read_waits(key: str) -> bytes:
+        if not reading.is_set():
+            reading.set()
+            go_on.wait(60)
+        return real_read(key)
+
+    def execute(run: ClassificationRun) -> None:
+        try:
+            classification_execute(run.pk)
+        except Exception:  # noqa: BLE001 - a failed run says so in its row, which the test reads
+            pass
+        finally:
+            connection.close()
+
+    with mock.patch.object(classification, "read_image_bytes", first_read_waits):
+        threads = [threading.Thread(target=execute, args=(run,)) for run in (first, second)]
+        threads[0].start()
+        assert reading.wait(60), "the first run never read an image"
+        threads[1].start()
+        wait_until(lambda: blocked_backends() or not threads[1].is_alive(), timeout=60, what="the second run")
+        go_on.set()
+        for thread in threads:
+            thread.join(120)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert counts(first) == counts(second) == ("done", 2, 2, 0)
+    assert stored() == {"a.jpg": True, "b.jpg": True}
 
 
 @pytest.mark.django_db(transaction=True)
