@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_runs_serialised, job_claimed
@@ -14,6 +16,9 @@ from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
 from worker.sources import full_key, list_images, read_image_bytes
+
+if TYPE_CHECKING:
+    from worker.classifier import ImageResult
 
 log = logging.getLogger("labelqa")
 SAVE_EVERY = 256  # results are written in chunks so a killed run loses at most one chunk
@@ -71,10 +76,17 @@ def _classify(run: ClassificationRun) -> None:
 
     dataset = run.dataset
     paths = list(list_images(run.source))
-    seen = set(Image.objects.filter(dataset=dataset).values_list("path", flat=True))
-    todo = [p for p in paths if p not in seen]
+    # An image saved without a prediction because its file could not be read (storage down for a moment) is
+    # classified again; one whose file was read and is no image would only fail again.
+    settled = dict(
+        Image.objects.filter(dataset=dataset)
+        .filter(Q(prediction__isnull=False) | Q(unusable=True))
+        .values_list("path", "unusable")
+    )
+    todo = [p for p in paths if p not in settled]
     run.total, run.done = len(paths), len(paths) - len(todo)
-    run.save(update_fields=["total", "done"])
+    run.flagged = sum(settled.get(p, False) for p in paths)
+    run.save(update_fields=["total", "done", "flagged"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
         keys = {full_key(run.source, p): p for p in todo}
@@ -88,9 +100,18 @@ def _classify(run: ClassificationRun) -> None:
 
 
 @transaction.atomic
-def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list) -> None:
+def _save_results(
+    dataset: Dataset, run: ClassificationRun, model_name: str, results: list[tuple[str, ImageResult]]
+) -> None:
+    # An image an earlier run could not read is already there: it takes this run's outcome.
     images = Image.objects.bulk_create(
-        [Image(dataset=dataset, path=path, problem=r.problem or "") for path, r in results]
+        [
+            Image(dataset=dataset, path=path, problem=(r.problem or "")[:500], unusable=r.unusable)
+            for path, r in results
+        ],
+        update_conflicts=True,
+        unique_fields=["dataset", "path"],
+        update_fields=["problem", "unusable"],
     )
     Prediction.objects.bulk_create(
         [

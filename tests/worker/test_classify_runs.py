@@ -1,4 +1,4 @@
-"""Classifier runs that go wrong: two runs on one dataset at once, a dropped database connection."""
+"""Classifier runs that go wrong: read failures retried, two runs on one dataset at once, a dropped connection."""
 
 import threading
 from pathlib import Path
@@ -10,7 +10,7 @@ from django.db import OperationalError, connection
 
 from labelqa.catalog import classification
 from labelqa.catalog.classification import classification_execute
-from labelqa.catalog.models import ClassificationRun, Dataset, Image
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from tests.conftest import jpeg
 from tests.live import blocked_backends, wait_until
 from worker import sources
@@ -35,6 +35,39 @@ def stored() -> dict[str, bool]:
     """Each stored image's path and whether it has a prediction."""
     images = Image.objects.filter(dataset__name="runs").select_related("prediction")
     return {image.path: hasattr(image, "prediction") for image in images}
+
+
+@pytest.mark.django_db
+def test_an_image_that_could_not_be_read_is_classified_by_the_next_run(tmp_path):
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
+    real_read = classification.read_image_bytes
+
+    def storage_hiccup(key: str) -> bytes:
+        if key.endswith("b.jpg"):
+            raise OSError("SlowDown: please reduce your request rate")
+        return real_read(key)
+
+    with mock.patch.object(classification, "read_image_bytes", storage_hiccup):
+        assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
+    assert stored() == {"a.jpg": True, "b.jpg": False}
+
+    assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 0)
+    assert stored() == {"a.jpg": True, "b.jpg": True}
+    b = Image.objects.get(path="b.jpg")
+    assert (b.problem, b.unusable, b.prediction.batch_id is not None) == ("", False, True)
+    assert Prediction.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_no_image_is_marked_unusable_and_not_read_again(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(jpeg(size=(64, 48)))
+    (tmp_path / "notes.jpg").write_bytes(b"not a picture at all")
+    assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
+    assert Image.objects.get(path="notes.jpg").unusable
+
+    with mock.patch.object(classification, "read_image_bytes", side_effect=AssertionError("read again")):
+        assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)  # still not classified, so still flagged
 
 
 @pytest.mark.django_db(transaction=True)
