@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -15,7 +16,7 @@ from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_runs_seria
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
-from worker.sources import full_key, list_images, read_image_bytes
+from worker.sources import list_images, read_image_under
 
 if TYPE_CHECKING:
     from worker.classifier import ImageResult
@@ -75,7 +76,9 @@ def _classify(run: ClassificationRun) -> None:
     from worker.classifier import Classifier
 
     dataset = run.dataset
-    paths = list(list_images(run.source))
+    listing = list_images(run.source)
+    for name, problem in listing.refused:
+        log.warning("classifier run %s: %r is not classified: %s", run.pk, name, problem)
     # An image saved without a prediction because its file could not be read (storage down for a moment) is
     # classified again; one whose file was read and is no image would only fail again.
     settled = dict(
@@ -83,16 +86,17 @@ def _classify(run: ClassificationRun) -> None:
         .filter(Q(prediction__isnull=False) | Q(unusable=True))
         .values_list("path", "unusable")
     )
-    todo = [p for p in paths if p not in settled]
-    run.total, run.done = len(paths), len(paths) - len(todo)
-    run.flagged = sum(settled.get(p, False) for p in paths)
+    todo = [p for p in listing.paths if p not in settled]
+    unusable = sum(settled.get(p, False) for p in listing.paths)
+    run.total = len(listing.paths) + len(listing.refused)
+    run.done = run.total - len(todo)
+    run.flagged = len(listing.refused) + unusable
     run.save(update_fields=["total", "done", "flagged"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
-        keys = {full_key(run.source, p): p for p in todo}
-        results = classifier.classify(list(keys), read_bytes=read_image_bytes)
+        results = classifier.classify(todo, read_bytes=functools.partial(read_image_under, run.source))
         for chunk in chunks(results, SAVE_EVERY):
-            _save_results(dataset, run, classifier.model_name, [(keys[r.key], r) for r in chunk])
+            _save_results(dataset, run, classifier.model_name, chunk)
     with transaction.atomic():
         create_batches_for_unbatched(dataset)
         run.status, run.finished_at = ClassificationRun.Status.DONE, timezone.now()
@@ -100,15 +104,10 @@ def _classify(run: ClassificationRun) -> None:
 
 
 @transaction.atomic
-def _save_results(
-    dataset: Dataset, run: ClassificationRun, model_name: str, results: list[tuple[str, ImageResult]]
-) -> None:
+def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list[ImageResult]) -> None:
     # An image an earlier run could not read is already there: it takes this run's outcome.
     images = Image.objects.bulk_create(
-        [
-            Image(dataset=dataset, path=path, problem=(r.problem or "")[:500], unusable=r.unusable)
-            for path, r in results
-        ],
+        [Image(dataset=dataset, path=r.key, problem=(r.problem or "")[:500], unusable=r.unusable) for r in results],
         update_conflicts=True,
         unique_fields=["dataset", "path"],
         update_fields=["problem", "unusable"],
@@ -123,11 +122,11 @@ def _save_results(
                 model_name=model_name,
                 top_k=[list(t) for t in r.top5],
             )
-            for image, (_, r) in zip(images, results, strict=True)
+            for image, r in zip(images, results, strict=True)
             if r.problem is None
         ]
     )
-    flagged = sum(r.problem is not None for _, r in results)
+    flagged = sum(r.problem is not None for r in results)
     ClassificationRun.objects.filter(pk=run.pk).update(done=run.done + len(results), flagged=run.flagged + flagged)
     run.done += len(results)
     run.flagged += flagged

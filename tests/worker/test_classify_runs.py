@@ -1,5 +1,6 @@
-"""Classifier runs that go wrong: read failures retried, two runs on one dataset at once, a dropped connection."""
+"""Classifier runs over awkward folders: read failures retried, odd names and escaping links flagged, runs in turn."""
 
+import os
 import threading
 from pathlib import Path
 from unittest import mock
@@ -8,7 +9,6 @@ import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
 
-from labelqa.catalog import classification
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from tests.conftest import jpeg
@@ -41,14 +41,14 @@ def stored() -> dict[str, bool]:
 def test_an_image_that_could_not_be_read_is_classified_by_the_next_run(tmp_path):
     for name in ("a.jpg", "b.jpg"):
         (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
-    real_read = classification.read_image_bytes
+    real_read = sources.read_image_bytes
 
     def storage_hiccup(key: str) -> bytes:
         if key.endswith("b.jpg"):
             raise OSError("SlowDown: please reduce your request rate")
         return real_read(key)
 
-    with mock.patch.object(classification, "read_image_bytes", storage_hiccup):
+    with mock.patch.object(sources, "read_image_bytes", storage_hiccup):
         assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
     assert stored() == {"a.jpg": True, "b.jpg": False}
 
@@ -66,8 +66,66 @@ def test_a_file_that_is_no_image_is_marked_unusable_and_not_read_again(tmp_path)
     assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
     assert Image.objects.get(path="notes.jpg").unusable
 
-    with mock.patch.object(classification, "read_image_bytes", side_effect=AssertionError("read again")):
+    with mock.patch.object(sources, "read_image_bytes") as read:
         assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)  # still not classified, so still flagged
+    read.assert_not_called()
+
+
+def odd_names(folder: Path) -> dict[str, str]:
+    """Write a good image and four whose names cannot be stored; return the refused names with their reasons."""
+    picture = jpeg(size=(64, 48))
+    (folder / "good.jpg").write_bytes(picture)
+    not_utf8 = os.fsdecode(b"bad\xff name.jpg")  # how the listing sees a Latin-1 name: with a surrogate
+    deep = "/".join(["d" * 250] * 4) + "/long.jpg"
+    (folder / deep).parent.mkdir(parents=True)
+    for name in (not_utf8, "tab\there.jpg", " padded.jpg", deep):
+        (folder / name).write_bytes(picture)
+    return {
+        not_utf8: "its name is not valid UTF-8",
+        "tab\there.jpg": "image path 'tab\\there.jpg' contains a control character (a line break, tab or the like)",
+        " padded.jpg": "the importer would read its name as 'padded.jpg'",
+        deep: "image path is longer than 1000 characters",
+    }
+
+
+def test_the_listing_refuses_names_the_importer_refuses(tmp_path):
+    refused = odd_names(tmp_path)
+    listing = sources.list_images(str(tmp_path))
+    assert listing.paths == ["good.jpg"]
+    assert dict(listing.refused) == refused
+
+
+@pytest.mark.django_db
+def test_names_that_cannot_be_stored_are_flagged_and_the_run_goes_on(tmp_path):
+    odd_names(tmp_path)
+    assert counts(executed(new_run(tmp_path))) == ("done", 5, 5, 4)
+    assert stored() == {"good.jpg": True}
+
+
+def escaping_link(folder: Path) -> None:
+    """An images root with a.jpg and link.jpg, a symlink to a photo outside the root."""
+    root, outside = folder / "root", folder / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "a.jpg").write_bytes(jpeg(size=(64, 48)))
+    (outside / "secret.jpg").write_bytes(jpeg(size=(64, 48)))
+    (root / "link.jpg").symlink_to(outside / "secret.jpg")
+
+
+def test_the_listing_and_the_reader_refuse_a_symlink_out_of_the_root(tmp_path):
+    escaping_link(tmp_path)
+    root = str(tmp_path / "root")
+    assert sources.list_images(root) == (["a.jpg"], [("link.jpg", "it resolves outside the images root")])
+    assert sources.read_image_under(root, "a.jpg") == (tmp_path / "root" / "a.jpg").read_bytes()
+    with pytest.raises(PermissionError, match="outside the images root"):
+        sources.read_image_under(root, "link.jpg")
+
+
+@pytest.mark.django_db
+def test_a_symlink_out_of_the_images_root_is_flagged_not_classified(tmp_path):
+    escaping_link(tmp_path)
+    assert counts(executed(new_run(tmp_path / "root"))) == ("done", 2, 2, 1)
+    assert stored() == {"a.jpg": True}
 
 
 @pytest.mark.django_db(transaction=True)
@@ -78,7 +136,7 @@ def test_two_runs_on_one_dataset_take_turns_and_both_end_done(tmp_path):
         (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
     first, second = new_run(tmp_path), new_run(tmp_path)
     reading, go_on = threading.Event(), threading.Event()
-    real_read = classification.read_image_bytes
+    real_read = sources.read_image_bytes
 
     def first_read_waits(key: str) -> bytes:
         if not reading.is_set():
@@ -94,7 +152,7 @@ def test_two_runs_on_one_dataset_take_turns_and_both_end_done(tmp_path):
         finally:
             connection.close()
 
-    with mock.patch.object(classification, "read_image_bytes", first_read_waits):
+    with mock.patch.object(sources, "read_image_bytes", first_read_waits):
         threads = [threading.Thread(target=execute, args=(run,)) for run in (first, second)]
         threads[0].start()
         assert reading.wait(60), "the first run never read an image"
@@ -117,7 +175,7 @@ def test_a_run_whose_database_connection_drops_is_recorded_as_failed(tmp_path):
     run = new_run(tmp_path)
     real_list = sources.list_images
 
-    def connection_dropped(root: str):
+    def connection_dropped(root: str) -> sources.Listing:
         with connection.cursor() as cursor:
             cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
         return real_list(root)
