@@ -85,6 +85,8 @@ class ImageResult:
     confidence: float | None
     top5: tuple[tuple[str, float], ...]
     problem: str | None
+    # The bytes were read and are no image (corrupt, a bomb): unlike a read failure, trying again cannot help.
+    unusable: bool = False
 
     @property
     def ok(self) -> bool:
@@ -157,7 +159,7 @@ def load_pixels(
 class _Batch(NamedTuple):
     indices: list[int]  # positions in the input of the images in ``pixels``
     pixels: torch.Tensor  # (n, size, size, 3) uint8
-    problems: list[tuple[int, str]]  # positions and reasons of images that failed
+    problems: list[tuple[int, str, bool]]  # positions, reasons and unusability of images that failed
 
 
 class _ImageDataset(Dataset):
@@ -178,21 +180,22 @@ class _ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.keys)
 
-    def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray | None, str | None]]:
+    def __getitems__(self, indices: list[int]) -> list[tuple[int, np.ndarray | None, tuple[str, bool] | None]]:
         """Decode one batch: with a thread per core in the main process, serially in a worker."""
         if get_worker_info() is not None or len(indices) < 2:
             return [self[index] for index in indices]
         return list(_decode_pool().map(self.__getitem__, indices))
 
-    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, str | None]:
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None, tuple[str, bool] | None]:
+        """Return the index with the pixels, or with the problem and whether the image is unusable."""
         try:
             data = self.read_bytes(self.keys[index])
         except Exception as exc:  # noqa: BLE001 - readers (files, S3) fail in many ways
-            return index, None, f"cannot read image: {exc}"
+            return index, None, (f"cannot read image: {exc}", False)
         try:
             return index, load_pixels(data, self.prep, self.max_pixels), None
         except ImageProblem as exc:
-            return index, None, exc.message
+            return index, None, (exc.message, True)
 
 
 @functools.cache
@@ -205,10 +208,10 @@ def _decode_pool() -> ThreadPoolExecutor:
 os.register_at_fork(after_in_child=_decode_pool.cache_clear)
 
 
-def _collate(items: list[tuple[int, np.ndarray | None, str | None]], size: int) -> _Batch:
+def _collate(items: list[tuple[int, np.ndarray | None, tuple[str, bool] | None]], size: int) -> _Batch:
     """Stack the decoded images of a batch and carry the failed ones alongside."""
     good = [(index, pixels) for index, pixels, _ in items if pixels is not None]
-    problems = [(index, problem) for index, pixels, problem in items if pixels is None]
+    problems = [(index, *problem) for index, pixels, problem in items if pixels is None]
     if good:
         pixels = torch.from_numpy(np.stack([p for _, p in good]))
     else:
@@ -315,7 +318,8 @@ class Classifier:
     def _results(self, keys: list[str], batch: _Batch) -> Iterator[ImageResult]:
         """Turn one collated batch into results in input order."""
         by_index: dict[int, ImageResult] = {
-            index: ImageResult(keys[index], None, None, (), problem) for index, problem in batch.problems
+            index: ImageResult(keys[index], None, None, (), problem, unusable)
+            for index, problem, unusable in batch.problems
         }
         if batch.indices:
             top, indices = self.predict(batch.pixels)

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import functools
 import os
-from collections.abc import Iterator
+from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
+
+from labelqa.catalog.rows import normalise_image_path
 
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".webp", ".gif", ".bmp", ".tif", ".tiff"}
 # Larger files are refused before they are read: no legitimate photo for review is this big.
@@ -32,21 +35,60 @@ def split_s3_uri(uri: str) -> tuple[str, str]:
     return bucket, prefix.strip("/")
 
 
-def list_images(root: str) -> Iterator[str]:
-    """Yield the image paths under `root`, relative to it, in sorted order."""
+class Listing(NamedTuple):
+    paths: list[str]  # image paths relative to the root, sorted, each one the importer would accept
+    refused: list[tuple[str, str]]  # image files that are not classified: (name as listed, why)
+
+
+def list_images(root: str) -> Listing:
+    """List the image files under `root`, refusing those that cannot be stored or read as the viewer reads them.
+
+    Paths follow the importer's rules (length, no control characters, nothing it would rewrite), so one odd name
+    is a flagged file rather than an insert that fails the run at the same spot on every retry; a local file that
+    resolves outside the root (a symlink) is refused, as the image viewer refuses it.
+    """
     if root.startswith("s3://"):
         bucket, prefix = split_s3_uri(root)
         pages = _s3().get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=f"{prefix}/" if prefix else "")
         keys = [obj["Key"] for page in pages for obj in page.get("Contents", [])]
         start = len(prefix) + 1 if prefix else 0
-        yield from sorted(k[start:] for k in keys if Path(k).suffix.lower() in IMAGE_SUFFIXES)
-        return
+        names = [k[start:] for k in keys if Path(k).suffix.lower() in IMAGE_SUFFIXES]
+        return _checked(names, lambda name: None)
     base = Path(root)
     if not base.is_dir():
         raise FileNotFoundError(f"{root} is not a directory")
-    yield from sorted(
-        p.relative_to(base).as_posix() for p in base.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-    )
+    resolved_base = base.resolve()
+    files = [p for p in base.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
+
+    def outside(name: str) -> str | None:
+        return None if (base / name).resolve().is_relative_to(resolved_base) else "it resolves outside the images root"
+
+    return _checked([p.relative_to(base).as_posix() for p in files], outside)
+
+
+def _checked(names: list[str], problem_of: Callable[[str], str | None]) -> Listing:
+    paths, refused = [], []
+    for name in sorted(names):
+        problem = _path_problem(name) or problem_of(name)
+        if problem is None:
+            paths.append(name)
+        else:
+            refused.append((name, problem))
+    return Listing(paths, refused)
+
+
+def _path_problem(name: str) -> str | None:
+    """Say why `name` cannot be stored as an image path, or return None."""
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # os.listdir keeps bytes that are not UTF-8 as surrogates
+        return "its name is not valid UTF-8"
+    try:
+        clean = normalise_image_path(name)
+    except ValueError as exc:
+        return str(exc)
+    # A path the importer rewrites (spaces trimmed, a backslash, a/./b) would name another file, or none.
+    return None if clean == name else f"the importer would read its name as {clean!r}"
 
 
 def read_image_bytes(key: str) -> bytes:
@@ -69,3 +111,12 @@ def read_image_bytes(key: str) -> bytes:
 def full_key(root: str, path: str) -> str:
     """Join an images root and a relative path into a key read_image_bytes understands."""
     return f"{root.rstrip('/')}/{path}" if root.startswith("s3://") else str(Path(root) / path)
+
+
+def read_image_under(root: str, path: str) -> bytes:
+    """Read `path` below the images root `root`, refusing a local file that resolves outside it."""
+    key = full_key(root, path)
+    if not root.startswith("s3://") and not Path(key).resolve().is_relative_to(Path(root).resolve()):
+        # A symlink made or changed after the listing: the viewer would refuse it, so the classifier does too.
+        raise PermissionError(f"{path} resolves outside the images root")
+    return read_image_bytes(key)

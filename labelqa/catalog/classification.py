@@ -2,18 +2,24 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
-from labelqa.catalog.jobs import connection_reopened_if_lost, job_claimed
+from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_runs_serialised, job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
-from worker.sources import full_key, list_images, read_image_bytes
+from worker.sources import list_images, read_image_under
+
+if TYPE_CHECKING:
+    from worker.classifier import ImageResult
 
 log = logging.getLogger("labelqa")
 SAVE_EVERY = 256  # results are written in chunks so a killed run loses at most one chunk
@@ -50,14 +56,15 @@ def classification_execute(run_id: int) -> ClassificationRun:
     """Claim the run and classify every image of its source that has no prediction yet.
 
     Two workers never execute one run; a run a killed worker left `running` is claimed again and resumes where it
-    stopped, because the images it saved are skipped (see `jobs.job_claimed`).
+    stopped, because the images it saved are skipped (see `jobs.job_claimed`). Runs on one dataset take turns.
     """
     with job_claimed(ClassificationRun, run_id) as claimed:
         run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
         if not claimed:
             return run
         try:
-            _classify(run)
+            with dataset_runs_serialised(run.dataset_id):
+                _classify(run)
         except Exception as exc:
             connection_reopened_if_lost()
             _fail(run, str(exc))
@@ -69,17 +76,27 @@ def _classify(run: ClassificationRun) -> None:
     from worker.classifier import Classifier
 
     dataset = run.dataset
-    paths = list(list_images(run.source))
-    seen = set(Image.objects.filter(dataset=dataset).values_list("path", flat=True))
-    todo = [p for p in paths if p not in seen]
-    run.total, run.done = len(paths), len(paths) - len(todo)
-    run.save(update_fields=["total", "done"])
+    listing = list_images(run.source)
+    for name, problem in listing.refused:
+        log.warning("classifier run %s: %r is not classified: %s", run.pk, name, problem)
+    # An image saved without a prediction because its file could not be read (storage down for a moment) is
+    # classified again; one whose file was read and is no image would only fail again.
+    settled = dict(
+        Image.objects.filter(dataset=dataset)
+        .filter(Q(prediction__isnull=False) | Q(unusable=True))
+        .values_list("path", "unusable")
+    )
+    todo = [p for p in listing.paths if p not in settled]
+    unusable = sum(settled.get(p, False) for p in listing.paths)
+    run.total = len(listing.paths) + len(listing.refused)
+    run.done = run.total - len(todo)
+    run.flagged = len(listing.refused) + unusable
+    run.save(update_fields=["total", "done", "flagged"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
-        keys = {full_key(run.source, p): p for p in todo}
-        results = classifier.classify(list(keys), read_bytes=read_image_bytes)
+        results = classifier.classify(todo, read_bytes=functools.partial(read_image_under, run.source))
         for chunk in chunks(results, SAVE_EVERY):
-            _save_results(dataset, run, classifier.model_name, [(keys[r.key], r) for r in chunk])
+            _save_results(dataset, run, classifier.model_name, chunk)
     with transaction.atomic():
         create_batches_for_unbatched(dataset)
         run.status, run.finished_at = ClassificationRun.Status.DONE, timezone.now()
@@ -87,9 +104,13 @@ def _classify(run: ClassificationRun) -> None:
 
 
 @transaction.atomic
-def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list) -> None:
+def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, results: list[ImageResult]) -> None:
+    # An image an earlier run could not read is already there: it takes this run's outcome.
     images = Image.objects.bulk_create(
-        [Image(dataset=dataset, path=path, problem=r.problem or "") for path, r in results]
+        [Image(dataset=dataset, path=r.key, problem=(r.problem or "")[:500], unusable=r.unusable) for r in results],
+        update_conflicts=True,
+        unique_fields=["dataset", "path"],
+        update_fields=["problem", "unusable"],
     )
     Prediction.objects.bulk_create(
         [
@@ -101,11 +122,11 @@ def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, res
                 model_name=model_name,
                 top_k=[list(t) for t in r.top5],
             )
-            for image, (_, r) in zip(images, results, strict=True)
+            for image, r in zip(images, results, strict=True)
             if r.problem is None
         ]
     )
-    flagged = sum(r.problem is not None for _, r in results)
+    flagged = sum(r.problem is not None for r in results)
     ClassificationRun.objects.filter(pk=run.pk).update(done=run.done + len(results), flagged=run.flagged + flagged)
     run.done += len(results)
     run.flagged += flagged

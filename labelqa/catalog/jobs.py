@@ -12,6 +12,7 @@ from labelqa.catalog.models import BackgroundJob, ClassificationRun, ImportJob
 
 # First key of each kind's advisory locks (the second is the job id), so they meet no other lock of ours.
 LOCK_NAMESPACES: dict[type[BackgroundJob], int] = {ImportJob: 0x6C71, ClassificationRun: 0x6C72}  # "lq", "lr"
+DATASET_RUNS_NAMESPACE = 0x6C73  # "ls": the second key is a dataset id
 
 
 @contextmanager
@@ -36,6 +37,25 @@ def job_claimed(model: type[BackgroundJob], job_id: int) -> Iterator[bool]:
             status=model.Status.RUNNING, started_at=timezone.now()
         )
         yield claimed == 1
+    finally:
+        _advisory_unlock(key, holder)
+
+
+@contextmanager
+def dataset_runs_serialised(dataset_id: int) -> Iterator[None]:
+    """Wait until no other classifier run works on the dataset, and keep others waiting until the block ends.
+
+    Two runs on one dataset at once (a form sent twice, two GPU workers) would compute the same images to do and
+    the slower would fail on the first image the other saved; one after the other, the second finds them done.
+    Without advisory locks (SQLite, one process) this does nothing.
+    """
+    if connection.vendor != "postgresql":
+        yield
+        return
+    key = (DATASET_RUNS_NAMESPACE, dataset_id)
+    holder = _advisory_lock(key, wait=True)
+    try:
+        yield
     finally:
         _advisory_unlock(key, holder)
 

@@ -1,12 +1,13 @@
 """Uploads on /datasets/ become import jobs: stored, claimed once by a task, imported all or nothing, with progress."""
 
 import io
+from unittest import mock
 
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import connections
+from django.db import OperationalError, connection, connections
 from django.test import Client
 
 from labelqa.catalog import pg_import
@@ -163,6 +164,23 @@ def test_a_job_another_worker_is_importing_is_left_to_it(admin_user, media_root,
         assert Prediction.objects.count() == 0
     finally:
         other_worker.close()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_job_whose_database_connection_drops_is_recorded_as_failed(admin_user, media_root, tmp_path):
+    # A failover or pg_terminate_backend mid-import: the outcome is written on a new connection, not left `running`.
+    job = stored_job(admin_user, tmp_path)
+
+    def connection_dropped(**options):
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+
+    with mock.patch("labelqa.catalog.imports.predictions_import", connection_dropped), pytest.raises(OperationalError):
+        import_job_execute(job.pk)
+    job.refresh_from_db()
+    assert job.status == ImportJob.Status.FAILED
+    assert job.errors[0].startswith("the import stopped:")
+    assert stored_uploads(media_root) == []
 
 
 @pytest.mark.django_db

@@ -1,0 +1,188 @@
+"""Classifier runs over awkward folders: read failures retried, odd names and escaping links flagged, runs in turn."""
+
+import os
+import threading
+from pathlib import Path
+from unittest import mock
+
+import pytest
+from django.conf import settings
+from django.db import OperationalError, connection
+
+from labelqa.catalog.classification import classification_execute
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
+from tests.conftest import jpeg
+from tests.live import blocked_backends, wait_until
+from worker import sources
+
+
+def new_run(folder: Path) -> ClassificationRun:
+    dataset, _ = Dataset.objects.get_or_create(name="runs", defaults={"images_root": str(folder)})
+    return ClassificationRun.objects.create(dataset=dataset, source=str(folder), model=settings.LABELQA_MODEL)
+
+
+def executed(run: ClassificationRun) -> ClassificationRun:
+    classification_execute(run.pk)
+    run.refresh_from_db()
+    return run
+
+
+def counts(run: ClassificationRun) -> tuple[str, int, int, int]:
+    return run.status, run.total, run.done, run.flagged
+
+
+def stored() -> dict[str, bool]:
+    """Each stored image's path and whether it has a prediction."""
+    images = Image.objects.filter(dataset__name="runs").select_related("prediction")
+    return {image.path: hasattr(image, "prediction") for image in images}
+
+
+@pytest.mark.django_db
+def test_an_image_that_could_not_be_read_is_classified_by_the_next_run(tmp_path):
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
+    real_read = sources.read_image_bytes
+
+    def storage_hiccup(key: str) -> bytes:
+        if key.endswith("b.jpg"):
+            raise OSError("SlowDown: please reduce your request rate")
+        return real_read(key)
+
+    with mock.patch.object(sources, "read_image_bytes", storage_hiccup):
+        assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
+    assert stored() == {"a.jpg": True, "b.jpg": False}
+
+    assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 0)
+    assert stored() == {"a.jpg": True, "b.jpg": True}
+    b = Image.objects.get(path="b.jpg")
+    assert (b.problem, b.unusable, b.prediction.batch_id is not None) == ("", False, True)
+    assert Prediction.objects.count() == 2
+
+
+@pytest.mark.django_db
+def test_a_file_that_is_no_image_is_marked_unusable_and_not_read_again(tmp_path):
+    (tmp_path / "a.jpg").write_bytes(jpeg(size=(64, 48)))
+    (tmp_path / "notes.jpg").write_bytes(b"not a picture at all")
+    assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)
+    assert Image.objects.get(path="notes.jpg").unusable
+
+    with mock.patch.object(sources, "read_image_bytes") as read:
+        assert counts(executed(new_run(tmp_path))) == ("done", 2, 2, 1)  # still not classified, so still flagged
+    read.assert_not_called()
+
+
+def odd_names(folder: Path) -> dict[str, str]:
+    """Write a good image and four whose names cannot be stored; return the refused names with their reasons."""
+    picture = jpeg(size=(64, 48))
+    (folder / "good.jpg").write_bytes(picture)
+    not_utf8 = os.fsdecode(b"bad\xff name.jpg")  # how the listing sees a Latin-1 name: with a surrogate
+    deep = "/".join(["d" * 250] * 4) + "/long.jpg"
+    (folder / deep).parent.mkdir(parents=True)
+    for name in (not_utf8, "tab\there.jpg", " padded.jpg", deep):
+        (folder / name).write_bytes(picture)
+    return {
+        not_utf8: "its name is not valid UTF-8",
+        "tab\there.jpg": "image path 'tab\\there.jpg' contains a control character (a line break, tab or the like)",
+        " padded.jpg": "the importer would read its name as 'padded.jpg'",
+        deep: "image path is longer than 1000 characters",
+    }
+
+
+def test_the_listing_refuses_names_the_importer_refuses(tmp_path):
+    refused = odd_names(tmp_path)
+    listing = sources.list_images(str(tmp_path))
+    assert listing.paths == ["good.jpg"]
+    assert dict(listing.refused) == refused
+
+
+@pytest.mark.django_db
+def test_names_that_cannot_be_stored_are_flagged_and_the_run_goes_on(tmp_path):
+    odd_names(tmp_path)
+    assert counts(executed(new_run(tmp_path))) == ("done", 5, 5, 4)
+    assert stored() == {"good.jpg": True}
+
+
+def escaping_link(folder: Path) -> None:
+    """An images root with a.jpg and link.jpg, a symlink to a photo outside the root."""
+    root, outside = folder / "root", folder / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "a.jpg").write_bytes(jpeg(size=(64, 48)))
+    (outside / "secret.jpg").write_bytes(jpeg(size=(64, 48)))
+    (root / "link.jpg").symlink_to(outside / "secret.jpg")
+
+
+def test_the_listing_and_the_reader_refuse_a_symlink_out_of_the_root(tmp_path):
+    escaping_link(tmp_path)
+    root = str(tmp_path / "root")
+    assert sources.list_images(root) == (["a.jpg"], [("link.jpg", "it resolves outside the images root")])
+    assert sources.read_image_under(root, "a.jpg") == (tmp_path / "root" / "a.jpg").read_bytes()
+    with pytest.raises(PermissionError, match="outside the images root"):
+        sources.read_image_under(root, "link.jpg")
+
+
+@pytest.mark.django_db
+def test_a_symlink_out_of_the_images_root_is_flagged_not_classified(tmp_path):
+    escaping_link(tmp_path)
+    assert counts(executed(new_run(tmp_path / "root"))) == ("done", 2, 2, 1)
+    assert stored() == {"a.jpg": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_runs_on_one_dataset_take_turns_and_both_end_done(tmp_path):
+    # A form sent twice: both runs list the same images; the second must not save them again, nor fail.
+    assert connection.vendor == "postgresql", "runs take turns through an advisory lock"
+    for name in ("a.jpg", "b.jpg"):
+        (tmp_path / name).write_bytes(jpeg(size=(64, 48)))
+    first, second = new_run(tmp_path), new_run(tmp_path)
+    reading, go_on = threading.Event(), threading.Event()
+    real_read = sources.read_image_bytes
+
+    def first_read_waits(key: str) -> bytes:
+        if not reading.is_set():
+            reading.set()
+            go_on.wait(60)
+        return real_read(key)
+
+    def execute(run: ClassificationRun) -> None:
+        try:
+            classification_execute(run.pk)
+        except Exception:  # noqa: BLE001 - a failed run says so in its row, which the test reads
+            pass
+        finally:
+            connection.close()
+
+    with mock.patch.object(sources, "read_image_bytes", first_read_waits):
+        threads = [threading.Thread(target=execute, args=(run,)) for run in (first, second)]
+        threads[0].start()
+        assert reading.wait(60), "the first run never read an image"
+        threads[1].start()
+        wait_until(lambda: blocked_backends() or not threads[1].is_alive(), timeout=60, what="the second run")
+        go_on.set()
+        for thread in threads:
+            thread.join(120)
+
+    first.refresh_from_db()
+    second.refresh_from_db()
+    assert counts(first) == counts(second) == ("done", 2, 2, 0)
+    assert stored() == {"a.jpg": True, "b.jpg": True}
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_run_whose_database_connection_drops_is_recorded_as_failed(tmp_path):
+    # A failover or pg_terminate_backend mid-run: the outcome is written on a new connection, not left `running`.
+    (tmp_path / "a.jpg").write_bytes(jpeg(size=(64, 48)))
+    run = new_run(tmp_path)
+    real_list = sources.list_images
+
+    def connection_dropped(root: str) -> sources.Listing:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT pg_terminate_backend(pg_backend_pid())")
+        return real_list(root)
+
+    with mock.patch("labelqa.catalog.classification.list_images", connection_dropped):
+        with pytest.raises(OperationalError):
+            classification_execute(run.pk)
+    run.refresh_from_db()
+    assert run.status == ClassificationRun.Status.FAILED and run.error
+    assert executed(new_run(tmp_path)).status == ClassificationRun.Status.DONE  # no lock was left behind
