@@ -74,7 +74,7 @@ RULES: dict[str, Rule] = {
     "review:correct": Rule(REVIEW, 200),
     "review:correction_pass": Rule(MANAGE, 200),
     "analytics:index": Rule(ANALYTICS, 200),
-    "analytics:prioritise": Rule(ANALYTICS, 302, method="post", get_status=405, get_refused=405),
+    "analytics:prioritise": Rule(ANALYTICS, 302, method="post", get_status=405),
     "analytics:report": Rule(ANALYTICS, 200),
     "analytics:labels": Rule(ANALYTICS, 200),
     "analytics:calibration": Rule(ANALYTICS, 200),
