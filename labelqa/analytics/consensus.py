@@ -14,13 +14,12 @@ from scipy.special import expit
 
 # A Beta(2, 1) prior on each reviewer's sensitivity and specificity: two pseudo-votes agreeing with the truth and one
 # against. The one against keeps a reviewer who never erred on a few items from probability 1, which would let one vote
-# overrule any number of others. The extra one for keeps reviewers better than a coin where the votes cannot tell:
-# items with one vote each fit any skill equally well, and under a flat prior EM drifts to "every label correct",
-# ignoring every disconfirm.
+# overrule any number of others.
 PRIOR_AGREE = 2.0
 PRIOR_DISAGREE = 1.0
 # The share of correct labels gets a flat prior.
 PRIOR_PREVALENCE = 1.0
+MAX_ITERATIONS = 500
 
 
 @dataclass(frozen=True)
@@ -28,31 +27,58 @@ class DawidSkeneResult:
     """Posteriors per item, accuracies per reviewer, and how the fit went."""
 
     item_posterior: dict[Hashable, float]  # P(the model's label is correct)
-    reviewer_accuracy: dict[Hashable, float]  # P(the reviewer's vote matches the truth)
+    # P(the reviewer's vote matches the truth); the prior's 2/3 for a reviewer who shares no item with another
+    reviewer_accuracy: dict[Hashable, float]
     prevalence: float | None  # P(a label is correct) over voted items; None without votes
     iterations: int
 
 
 def dawid_skene(
-    votes: Iterable[tuple[Hashable, Hashable, bool]], max_iter: int = 100, tol: float = 1e-6
+    votes: Iterable[tuple[Hashable, Hashable, bool]], max_iter: int = MAX_ITERATIONS, tol: float = 1e-6
 ) -> DawidSkeneResult:
     """Estimate which labels are correct from (item, reviewer, confirm) votes by EM.
 
     Two-coin model: each reviewer has a sensitivity P(confirm | correct) and a specificity
-    P(disconfirm | wrong). Start from the share of confirms per item, then alternate the
-    maximisation and expectation steps until no posterior moves by more than tol.
+    P(disconfirm | wrong). Skills and the share of correct labels are learnt from the items with two votes or more;
+    an item with one vote follows that vote, weighed by its reviewer's skill (see `_fit`).
     Item ids must be of one sortable type, as must reviewer ids (ints or strings).
     """
     rows = list(votes)
     if not rows:
         return DawidSkeneResult({}, {}, None, 0)
     items, reviewers, cells = _incidence(rows)
+    # One vote fits any skill equally well: it cannot tell the reviewer's slip from the model's. Learning from such
+    # items too, EM drifted to "every label correct" and explained each lone disconfirm as a slip, so with one
+    # review per image (the default) and several reviewers every disconfirm was lost.
+    shared = _row_sums(cells.T) >= 2
+    prevalence, sensitivity, specificity, iterations = _fit(cells.tocsc()[:, shared].tocsr(), max_iter, tol)
+    evidence = cells.T.tocsr() @ _evidence(sensitivity, specificity)
+    # A lone vote goes without the base rate, which alone would outweigh it: it decides, unless the votes this
+    # reviewer shares with others show them worse than a coin.
+    posterior = expit(np.where(shared, _log_odds(prevalence) + evidence, evidence))
+    accuracy = prevalence * sensitivity + (1 - prevalence) * specificity
+    return DawidSkeneResult(
+        item_posterior=dict(zip(items.tolist(), posterior.tolist(), strict=True)),
+        reviewer_accuracy=dict(zip(reviewers.tolist(), accuracy.tolist(), strict=True)),
+        prevalence=float((posterior.sum() + PRIOR_PREVALENCE) / (posterior.size + 2 * PRIOR_PREVALENCE)),
+        iterations=iterations,
+    )
+
+
+def _fit(cells: sparse.csr_matrix, max_iter: int, tol: float) -> tuple[float, np.ndarray, np.ndarray, int]:
+    """Run EM over the items of `cells`; return the prevalence, sensitivities, specificities and iterations.
+
+    Start from the share of confirms per item, then alternate the maximisation and expectation steps until no
+    posterior moves by more than tol. Without items, the priors.
+    """
     by_item = cells.T.tocsr()
     cell_votes = _row_sums(cells)
-    # Start from the soft majority vote: each item's share of confirms (odd cells).
-    posterior = by_item @ np.tile([0.0, 1.0], reviewers.size) / _row_sums(by_item)
+    posterior = np.zeros(by_item.shape[0])
     iterations = 0
-    while iterations < max_iter:
+    if posterior.size:
+        # The soft majority vote: each item's share of confirms (odd cells).
+        posterior = by_item @ np.tile([0.0, 1.0], cells.shape[0] // 2) / _row_sums(by_item)
+    while posterior.size and iterations < max_iter:
         iterations += 1
         prevalence, sensitivity, specificity = _maximise(posterior, cells, cell_votes)
         updated = expit(_log_odds(prevalence) + by_item @ _evidence(sensitivity, specificity))
@@ -60,20 +86,15 @@ def dawid_skene(
         posterior = updated
         if moved < tol:
             break
-
-    prevalence, sensitivity, specificity = _maximise(posterior, cells, cell_votes)
-    accuracy = prevalence * sensitivity + (1 - prevalence) * specificity
-    return DawidSkeneResult(
-        item_posterior=dict(zip(items.tolist(), posterior.tolist(), strict=True)),
-        reviewer_accuracy=dict(zip(reviewers.tolist(), accuracy.tolist(), strict=True)),
-        prevalence=float(prevalence),
-        iterations=iterations,
-    )
+    return (*_maximise(posterior, cells, cell_votes), iterations)
 
 
 def dawid_skene_status(posterior: float) -> str:
-    """Return confirmed when the label is at least as likely right as wrong, else disconfirmed."""
-    return "confirmed" if posterior >= 0.5 else "disconfirmed"
+    """Return confirmed when the label is more likely right than wrong, else disconfirmed.
+
+    A tie counts as wrong, as a split does under the other policies.
+    """
+    return "confirmed" if posterior > 0.5 else "disconfirmed"
 
 
 def _incidence(
