@@ -22,6 +22,9 @@ DEFAULT_MAX_ERROR_RATIO = 0.1
 DEFAULT_CALIBRATION_BINS = 10
 # Certified thresholds are searched on a 0.01-percent grid: finer than any bucket, and it bounds the work.
 LEVEL_RESOLUTION = 100
+# Added before a confidence is floored to its level: 80.10 is stored as 80.09999999999999 and times 100 would floor to
+# 8009, a level below its own. Far above float error, far below the 0.01 step.
+LEVEL_SLACK = 1e-6
 # Enough for the hash of (class, bucket, level) groups of a few hundred classes; more spills to disk, still correct.
 AGGREGATE_WORK_MEM = "64MB"
 
@@ -247,7 +250,9 @@ def _tally_cells(in_range: QuerySet, edges: Sequence[float], policy: str) -> tup
     over the predictions serves both, and no single prediction leaves the database.
     """
     groups = (
-        in_range.annotate(bucket=_bucket_expression(edges), level=Floor(F("confidence") * LEVEL_RESOLUTION))
+        in_range.annotate(
+            bucket=_bucket_expression(edges), level=Floor(F("confidence") * LEVEL_RESOLUTION + LEVEL_SLACK)
+        )
         .values("label", "bucket", "level")
         .annotate(**_status_counts(policy))
         .values_list("label", "bucket", "level", "total", "reviewed", "confirmed", "disconfirmed", "split")
@@ -292,7 +297,7 @@ def _dawid_skene_cells(dataset, in_range, edges):
     for pid, label, confidence in in_range.values_list("id", "label", "confidence").iterator(chunk_size=20000):
         status = status_of.get(pid)
         cell = cells[(label, bucket_index(confidence, edges))]
-        level = levels_acc[(label, int(confidence * LEVEL_RESOLUTION) / LEVEL_RESOLUTION)]
+        level = levels_acc[(label, int(confidence * LEVEL_RESOLUTION + LEVEL_SLACK) / LEVEL_RESOLUTION)]
         cell[0] += 1
         level[0] += 1
         if status is not None:

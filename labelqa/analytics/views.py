@@ -231,7 +231,10 @@ def _params_query(request: HttpRequest) -> str:
 
 def _with_review_needs(entry: dict) -> dict:
     """Return a copy of a class entry whose buckets also say how many more reviews reach +/- 5 points."""
-    buckets = [{**b, "reviews_needed": bucket_reviews_needed(b)} for b in entry["buckets"]]
+    buckets = [
+        {**b, "reviews_needed": bucket_reviews_needed(b), "unreviewed": b["total"] - b["reviewed"]}
+        for b in entry["buckets"]
+    ]
     return {**entry, "buckets": buckets}
 
 

@@ -112,6 +112,10 @@ def test_the_class_page_shows_buckets_thresholds_and_charts(scientist_client, re
     assert reverse("analytics:threshold", args=["pets"]) + "?label=Dog" in html
     for b in entry["buckets"]:
         assert f"<td>{b['low']}–{b['high']}</td>" in html
+    # A bucket with fewer images left than the ±5 points would take says so rather than asking for the impossible.
+    short = [b for b in entry["buckets"] if b["reviews_needed"] > b["total"] - b["reviewed"]]
+    assert short and all(f"all {b['total'] - b['reviewed']} left, and still short" in html for b in short)
+    assert "of the class's predictions from 80 to 100%" in html or "too little evidence" in html
 
 
 def test_the_class_page_strips_disconfirmed_images_linked_to_their_originals(scientist_client, pets, reviewer):

@@ -1,8 +1,8 @@
 """The analytics selectors against references computed row by row in Python from the same database."""
 
 import io
-import math
 from collections import defaultdict
+from decimal import ROUND_FLOOR, Decimal
 
 import pytest
 
@@ -16,6 +16,7 @@ from labelqa.analytics.selectors import (
 from labelqa.analytics.stats import bucket_index, calibration, consensus_status, threshold_curve
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Vote
 
 # Confidences on and off the 0.01 grid, on bucket edges, at 100 and below the first edge.
 CONFIDENCES = [79.99, 80, 80.004, 80.005, 80.0051, 84.999, 85, 89.5, 90.01, 94.994, 95, 97.123, 99.99, 100]
@@ -38,6 +39,11 @@ def mixed(db, tmp_path):
     return Dataset.objects.get(name="mixed")
 
 
+def written_level(confidence: float) -> float:
+    """The 0.01 level of the number as written, in decimal: binary floats put 80.10 a hair below 80.1."""
+    return float(Decimal(repr(confidence)).quantize(Decimal("0.01"), rounding=ROUND_FLOOR))
+
+
 def reference_report(dataset, edges, policy, max_error_ratio=0.1):
     """The report built from single rows, as the selector's SQL should aggregate them."""
     cells = defaultdict(lambda: [0, 0, 0, 0, 0])
@@ -55,9 +61,7 @@ def reference_report(dataset, edges, policy, max_error_ratio=0.1):
             cell[1] += 1
             cell[("confirmed", "disconfirmed", "split").index(status) + 2] += 1
         reviewed = status != "unreviewed"
-        levels[label].append(
-            (math.floor(confidence * 100) / 100, 1, int(reviewed), int(reviewed and status != "confirmed"))
-        )
+        levels[label].append((written_level(confidence), 1, int(reviewed), int(reviewed and status != "confirmed")))
     return build_report(
         dataset=dataset.name,
         edges=edges,
@@ -79,7 +83,7 @@ def test_class_detail_is_the_class_row_of_the_report_with_its_curve(mixed):
     detail = class_detail(mixed, "Egret", consensus="majority")
     assert detail["entry"] == next(c for c in report["classes"] if c["label"] == "Egret")
     levels = [
-        (math.floor(conf * 100) / 100, 1, int(c + d > 0), int(c + d > 0 and not c > d))
+        (written_level(conf), 1, int(c + d > 0), int(c + d > 0 and not c > d))
         for conf, c, d in Prediction.objects.filter(
             dataset=mixed, label="Egret", confidence__gte=80, confidence__lte=100
         ).values_list("confidence", "confirms", "disconfirms")
@@ -129,6 +133,18 @@ def test_calibration_under_dawid_skene_counts_each_reviewed_prediction(pets, rev
     review_first_batches(pets, reviewer)
     got = calibration_for_dataset(pets, consensus="dawid-skene")
     assert got["reviewed"] == 66
+
+
+@pytest.mark.parametrize("policy", ["unanimous", "dawid-skene"])
+def test_a_two_decimal_confidence_is_its_own_threshold_level(tmp_path, reviewer, policy):
+    lines = "".join(f"a{i}.jpg,Dog,80.10\n" for i in range(40))
+    predictions_import(dataset_name="levels", stream=io.BytesIO(lines.encode()), images_root=str(tmp_path))
+    dataset = Dataset.objects.get(name="levels")
+    predictions = Prediction.objects.filter(dataset=dataset)
+    Vote.objects.bulk_create([Vote(prediction=p, reviewer=reviewer, confirm=True) for p in predictions])
+    predictions.update(confirms=1)
+    (dog,) = report_for_dataset(dataset, consensus=policy)["classes"]
+    assert dog["certified"]["threshold"] == 80.1, "80.10 * 100 is 8009.999999999999 in binary"
 
 
 @pytest.mark.parametrize(
