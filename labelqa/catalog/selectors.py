@@ -53,6 +53,8 @@ def run_progress(run: ClassificationRun) -> dict:
         done=run.done, total=run.total, started_at=run.started_at, finished_at=run.finished_at, running=running
     )
     summary = f"{run.status}: {run.done} of {run.total} images"
+    if ahead := running and not run.total and _run_ahead_on_dataset(run):
+        summary = f"waiting for run {ahead} on {run.dataset.name} to finish (runs on one dataset take turns)"
     if run.flagged:
         summary += f" ({run.flagged} flagged as unreadable)"
     summary += _speed_text(rate, eta, "images")
@@ -70,6 +72,14 @@ def run_progress(run: ClassificationRun) -> dict:
         "errors": [run.error] if run.error else [],
         "errors_more": 0,
     }
+
+
+def _run_ahead_on_dataset(run: ClassificationRun) -> int | None:
+    """Return the id of a run on the same dataset that started first and is still running, if any."""
+    others = ClassificationRun.objects.filter(
+        dataset_id=run.dataset_id, status=ClassificationRun.Status.RUNNING, started_at__lt=run.started_at
+    )
+    return others.order_by("started_at").values_list("pk", flat=True).first()
 
 
 def import_progress(job: ImportJob) -> dict:

@@ -2,12 +2,15 @@
 
 import os
 import threading
+from datetime import timedelta
 from pathlib import Path
 from unittest import mock
 
 import pytest
 from django.conf import settings
 from django.db import OperationalError, connection
+from django.test import Client
+from django.utils import timezone
 
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
@@ -186,3 +189,16 @@ def test_a_run_whose_database_connection_drops_is_recorded_as_failed(tmp_path):
     run.refresh_from_db()
     assert run.status == ClassificationRun.Status.FAILED and run.error
     assert executed(new_run(tmp_path)).status == ClassificationRun.Status.DONE  # no lock was left behind
+
+
+@pytest.mark.django_db
+def test_a_run_waiting_for_another_on_its_dataset_says_so(tmp_path, admin_user):
+    first, second = new_run(tmp_path), new_run(tmp_path)
+    now = timezone.now()
+    ClassificationRun.objects.filter(pk=first.pk).update(status="running", started_at=now, total=40, done=10)
+    ClassificationRun.objects.filter(pk=second.pk).update(status="running", started_at=now + timedelta(seconds=1))
+    client = Client()
+    client.force_login(admin_user)
+    waiting = client.get(f"/datasets/runs/{second.pk}/progress.json").json()["summary"]
+    assert waiting == f"waiting for run {first.pk} on runs to finish (runs on one dataset take turns)"
+    assert client.get(f"/datasets/runs/{first.pk}/progress.json").json()["summary"].startswith("running: 10 of 40")
