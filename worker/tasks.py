@@ -29,7 +29,7 @@ RERANK_DELAY_SECONDS = 10
 )
 def refresh_tallies(dataset_id: int) -> int:
     """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed; schedule a re-rank."""
-    changed = tallies_refresh(dataset_id=dataset_id)
+    changed = tallies_refresh(dataset_id=dataset_id, wait=False)
     prioritised = Dataset.objects.filter(pk=dataset_id, prioritise_uncertain=True).exists()
     # cache.add is atomic: only the first refresh in a window schedules the re-rank.
     if prioritised and cache.add(f"rerank-scheduled:{dataset_id}", True, RERANK_DELAY_SECONDS):

@@ -219,11 +219,14 @@ def _tallies_refresh_on_commit(dataset_id: int) -> None:
     transaction.on_commit(lambda: refresh_tallies_enqueue(dataset_id))
 
 
-def tallies_refresh(*, dataset_id: int) -> int:
+def tallies_refresh(*, dataset_id: int, wait: bool = True) -> int:
     """Recompute confirm/disconfirm counts of the dataset's stale images from their votes; return how many.
 
     Votes of reviewers excluded from the dataset are kept but not counted.
     Recomputing (never incrementing) makes this safe to run twice or concurrently.
+    Rows another transaction holds (a submit, another refresh mid-count) are waited for, so the tallies then count
+    every vote committed before the call. The aggregation task passes wait=False and leaves such a row to the
+    refresh its submit queues: a worker never waits on a reviewer's request.
     """
 
     excluded = excluded_reviewers(dataset_id)
@@ -237,18 +240,24 @@ def tallies_refresh(*, dataset_id: int) -> int:
         return Coalesce(Subquery(votes.annotate(n=Count("*")).values("n")), Value(0))
 
     stale = Prediction.objects.filter(dataset_id=dataset_id, tally_stale=True)
+    # Lock first, count in a later statement. One UPDATE that waited on a submit's row lock would count with the
+    # snapshot it started with, miss that submit's votes and still clear the flag.
+    locks = [stale.select_for_update(skip_locked=True)]
+    if wait:
+        # In id order, as an UPDATE by id takes them, so two waiters never deadlock. A row whose holder cleared its
+        # flag meanwhile drops out (the condition is checked again on the row's new version).
+        locks.append(stale.select_for_update(no_key=True).order_by("pk"))
     refreshed = 0
-    while True:
-        with transaction.atomic():
-            # Lock first, count in a later statement. One UPDATE that waited on a submit's row lock would count
-            # with the snapshot it started with, miss that submit's votes and still clear the flag. Rows a submit
-            # holds are skipped: its commit queues another refresh (and the sweep catches a rolled-back one).
-            ids = list(stale.select_for_update(skip_locked=True).values_list("pk", flat=True)[:TALLY_REFRESH_ROWS])
-            if not ids:
-                return refreshed
-            refreshed += Prediction.objects.filter(pk__in=ids).update(
-                confirms=count(True), disconfirms=count(False), tally_stale=False
-            )
+    for locked in locks:
+        while True:
+            with transaction.atomic():
+                ids = list(locked.values_list("pk", flat=True)[:TALLY_REFRESH_ROWS])
+                if not ids:
+                    break
+                refreshed += Prediction.objects.filter(pk__in=ids).update(
+                    confirms=count(True), disconfirms=count(False), tally_stale=False
+                )
+    return refreshed
 
 
 @transaction.atomic

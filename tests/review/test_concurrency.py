@@ -7,6 +7,7 @@ from collections import Counter
 import pytest
 from django.db import connection, connections, transaction
 
+from labelqa.analytics.selectors import report_for_dataset
 from labelqa.catalog.models import Dataset, Prediction
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Lease, Vote
@@ -107,3 +108,33 @@ def test_a_tally_refresh_that_meets_a_submit_in_flight_leaves_its_vote_to_be_cou
     tallies_refresh(dataset_id=prediction.dataset_id)  # the refresh the submit's commit queues
     prediction.refresh_from_db()
     assert (prediction.confirms, prediction.disconfirms, prediction.tally_stale) == (1, 1, False)
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_report_waits_for_tallies_a_worker_is_counting_rather_than_read_them_stale(tmp_path):
+    assert connection.vendor == "postgresql", "row locking is only meaningful on PostgreSQL (make test uses it)"
+    predictions_import(dataset_name="d", stream=io.BytesIO(seed_csv({"Dog": 3})), images_root=str(tmp_path))
+    dataset = Dataset.objects.get(name="d")
+    reviewer = make_user("r1", "reviewer")
+    predictions = Prediction.objects.filter(dataset=dataset)
+    Vote.objects.bulk_create([Vote(prediction=p, reviewer=reviewer, confirm=True) for p in predictions])
+    predictions.update(tally_stale=True)
+    locked, release = threading.Event(), threading.Event()
+
+    def counting_worker():
+        # What a refresh in the aggregation task holds while it counts these rows.
+        try:
+            with transaction.atomic():
+                list(Prediction.objects.select_for_update().filter(dataset=dataset, tally_stale=True))
+                locked.set()
+                release.wait(10)
+        finally:
+            connections.close_all()
+
+    worker = threading.Thread(target=counting_worker)
+    worker.start()
+    assert locked.wait(10)
+    threading.Timer(0.5, release.set).start()
+    report = report_for_dataset(dataset)
+    worker.join()
+    assert report["totals"]["reviewed"] == 3, "the votes were committed before the report was asked for"
