@@ -143,6 +143,9 @@ LABELQA_LEASE_TTL_SECONDS = env.int("LABELQA_LEASE_TTL_SECONDS", default=600)
 # With several processes, a shared cache (redis://host:6379/1) makes the re-rank throttle hold per deployment
 # rather than per worker process; the default is each process's own memory.
 CACHES = {"default": env.cache_url("LABELQA_CACHE_URL", default="locmemcache://")}
+if "redis" in CACHES["default"]["BACKEND"]:
+    # As for the broker: a Redis that is down or frozen costs a request a moment, never a hang.
+    CACHES["default"].setdefault("OPTIONS", {}).update({"socket_connect_timeout": 0.5, "socket_timeout": 2.0})
 
 # Celery: a broker URL means real workers; none means tasks run in-process (and we say so).
 CELERY_TASK_ALWAYS_EAGER = not env.str("CELERY_BROKER_URL", default="")

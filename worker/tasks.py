@@ -31,10 +31,19 @@ def refresh_tallies(dataset_id: int) -> int:
     """Recompute the confirm/disconfirm tallies of a dataset's images whose votes changed; schedule a re-rank."""
     changed = tallies_refresh(dataset_id=dataset_id, wait=False)
     prioritised = Dataset.objects.filter(pk=dataset_id, prioritise_uncertain=True).exists()
-    # cache.add is atomic: only the first refresh in a window schedules the re-rank.
-    if prioritised and cache.add(f"rerank-scheduled:{dataset_id}", True, RERANK_DELAY_SECONDS):
+    if prioritised and _first_in_rerank_window(dataset_id):
         rerank_batches.apply_async((dataset_id,), countdown=RERANK_DELAY_SECONDS)
     return changed
+
+
+def _first_in_rerank_window(dataset_id: int) -> bool:
+    """Whether this refresh is the first of its window, so schedules the re-rank (cache.add is atomic)."""
+    try:
+        return cache.add(f"rerank-scheduled:{dataset_id}", True, RERANK_DELAY_SECONDS)
+    except Exception as exc:  # noqa: BLE001 - each cache backend raises its own errors
+        # The tallies are counted; the order of batches waits for a refresh with the cache back.
+        logger.warning("Cache unreachable, re-rank of dataset %s not scheduled: %s", dataset_id, exc)
+        return False
 
 
 @shared_task(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections import defaultdict
 from collections.abc import Callable
 from statistics import median
@@ -18,6 +19,7 @@ from labelqa.review.gold_selectors import grid_order, grid_predictions
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 
 T = TypeVar("T")
+logger = logging.getLogger("labelqa")
 
 
 def datasets_with_work(reviewer) -> list[dict]:
@@ -161,10 +163,18 @@ def computed_from_votes(votes: QuerySet, name: str, compute: Callable[[list[tupl
     fingerprint = votes.aggregate(n=Count("id"), last_id=Max("id"), last_change=Max("updated_at"))
     last_change = fingerprint["last_change"].timestamp() if fingerprint["last_change"] else 0
     key = f"{name}:{fingerprint['n']}:{fingerprint['last_id']}:{last_change}"
-    result = cache.get(key)
+    # The cache only saves time: with a shared one down (Redis), the pages compute afresh rather than fail.
+    try:
+        result = cache.get(key)
+    except Exception as exc:  # noqa: BLE001 - each cache backend raises its own errors
+        logger.warning("Cache unreachable, computing %s afresh: %s", name, exc)
+        result = None
     if result is None:
         result = compute(list(votes.values_list("prediction_id", "reviewer_id", "confirm").iterator(chunk_size=20000)))
-        cache.set(key, result, VOTES_CACHE_SECONDS)
+        try:
+            cache.set(key, result, VOTES_CACHE_SECONDS)
+        except Exception:  # noqa: BLE001 - as above, already logged on the read
+            pass
     return result
 
 

@@ -1,4 +1,5 @@
 import pytest
+from django.test import override_settings
 from django.urls import reverse
 
 from labelqa.review.models import ReviewerExclusion, Vote
@@ -128,3 +129,28 @@ def test_the_exclusion_form_refuses_get_and_unknown_reviewers(client, reviewed, 
     assert client.get(reverse("review:exclusion")).status_code == 405
     response = client.post(reverse("review:exclusion"), {"dataset": "pets", "reviewer": "x", "action": "exclude"})
     assert response.status_code == 404
+
+
+# A shared cache whose Redis is down: nothing listens on port 1.
+CACHE_DOWN = {
+    "default": {
+        "BACKEND": "django.core.cache.backends.redis.RedisCache",
+        "LOCATION": "redis://127.0.0.1:1/0",
+        "OPTIONS": {"socket_connect_timeout": 0.5, "socket_timeout": 0.5},
+    }
+}
+
+
+def test_reliability_and_re_rank_scheduling_go_on_while_the_shared_cache_is_down(reviewed, admin_user, client):
+    from worker.tasks import refresh_tallies
+
+    reviewed.prioritise_uncertain = True
+    reviewed.save()
+    with override_settings(CACHES=CACHE_DOWN):
+        rows = {r["username"]: r for r in reviewer_quality(reviewed)}
+        assert rows["alice"]["reliability"] is not None
+        client.force_login(admin_user)
+        assert client.get(reverse("review:quality") + f"?dataset={reviewed.name}").status_code == 200
+        Vote.objects.filter(reviewer__username="bob").update(confirm=True)
+        reviewed.predictions.update(tally_stale=True)
+        assert refresh_tallies(reviewed.pk) == reviewed.predictions.count(), "counted; only the re-rank waits"
