@@ -44,7 +44,7 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
         )
         SELECT b.id, coalesce(ranked.score, 0)
         FROM review_batch b LEFT JOIN ranked ON ranked.batch_id = b.id
-        WHERE b.dataset_id = %s AND b.reviews_done < %s AND b.priority IS DISTINCT FROM coalesce(ranked.score, 0)
+        WHERE b.dataset_id = %s AND b.reviews_done < %s AND b.priority <> coalesce(ranked.score, 0)
     """
     params = [v for cell in cells for v in cell] + [edges[-1], dataset.pk, dataset.pk, dataset.reviews_per_item]
     with connection.cursor() as cursor:

@@ -444,7 +444,7 @@ def _percent_scale_shown(cursor, valid: str) -> bool:
     if cursor.fetchone()[0]:
         return True
     # Only records parsed in Python can hold a sign: COPY takes a confidence verbatim only when it is a bare number.
-    # A bad row's sign counts too; it changes nothing, since a file with a bad row is refused on any scale.
+    # A row refused for another reason (a repeated image) may count too; that changes nothing, as its file is refused.
     cursor.execute("SELECT EXISTS (SELECT 1 FROM lq_fix WHERE pct) OR EXISTS (SELECT 1 FROM lq_stage WHERE pct)")
     return cursor.fetchone()[0]
 
@@ -590,8 +590,9 @@ def _write(
     """Insert images, predictions and batches from lq_rows, set-based; with lq_replace rows, update in place."""
     image, prediction, batch = (m._meta.db_table for m in (Image, Prediction, Batch))
     # Rounded as in `scale_confidences`: 0.29 * 100 is 28.999999999999996 in binary, which a bucket edge at 29 (or
-    # --min-confidence 29) would leave out.
-    conf = "r.conf" if factor == 1 else f"round((r.conf * %(factor)s)::numeric, {SCALED_DIGITS})::float8"
+    # --min-confidence 29) would leave out. Through text, which is the shortest exact form since PostgreSQL 12: a
+    # float8's cast to numeric keeps 15 digits and would round some values unlike Python.
+    conf = "r.conf" if factor == 1 else f"round((r.conf * %(factor)s)::text::numeric, {SCALED_DIGITS})::float8"
     kept = f"r.err IS NULL AND {conf} >= %(min)s"
     params: dict[str, Any] = {
         "factor": factor,

@@ -113,9 +113,24 @@ def test_the_class_page_shows_buckets_thresholds_and_charts(scientist_client, re
     for b in entry["buckets"]:
         assert f"<td>{b['low']}–{b['high']}</td>" in html
     # A bucket with fewer images left than the ±5 points would take says so rather than asking for the impossible.
-    short = [b for b in entry["buckets"] if b["reviews_needed"] > b["total"] - b["reviewed"]]
-    assert short and all(f"all {b['total'] - b['reviewed']} left, and still short" in html for b in short)
-    assert "of the class's predictions from 80 to 100%" in html or "too little evidence" in html
+    short = [b for b in entry["buckets"] if b["total"] and b["reviews_needed"] > b["total"] - b["reviewed"]]
+    assert short and all(
+        ("all reviewed" if b["total"] == b["reviewed"] else f"all {b['total'] - b['reviewed']} left")
+        + ", and still short"
+        in html
+        for b in short
+    )
+    assert "all 0 left" not in html
+
+
+def test_the_class_page_says_which_predictions_the_coverage_counts(scientist_client, reviewed_pets):
+    url = reverse("analytics:class", args=["pets", "Dog"]) + "?max_error_ratio=0.5&edges=80,90,100"
+    response = scientist_client.get(url)
+    certified = response.context["detail"]["entry"]["certified"]
+    assert certified["threshold"] is not None
+    assert f"It keeps {round(100 * certified['coverage'], 1)}% of the class's predictions from 80 to 100%." in (
+        response.content.decode()
+    )
 
 
 def test_the_class_page_strips_disconfirmed_images_linked_to_their_originals(scientist_client, pets, reviewer):

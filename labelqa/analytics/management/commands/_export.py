@@ -1,5 +1,6 @@
 """What the export commands share: finding the dataset and writing to --out or stdout."""
 
+import errno
 from pathlib import Path
 
 from django.core.management.base import CommandError
@@ -26,7 +27,8 @@ def write_output(command, text: str, out: str | None) -> None:
         try:
             Path(out).write_text(text, encoding="utf-8")
         except OSError as exc:
-            raise CommandError(f"cannot write {out}: {exc.strerror or exc}; give a file in a folder that exists")
+            hint = "; give a file in a folder that exists" if exc.errno == errno.ENOENT else ""
+            raise CommandError(f"cannot write {out}: {exc.strerror or exc}{hint}")
         command.stderr.write(f"Wrote {out}")
     else:
         command.stdout.write(text, ending="")
