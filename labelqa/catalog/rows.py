@@ -9,6 +9,7 @@ import json
 import math
 import posixpath
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
@@ -620,7 +621,9 @@ def read_vote_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[VoteRow]:
     """Yield the valid rows of a vote CSV with header image,reviewer,verdict; record the bad ones."""
     seen: dict[tuple[str, str], int] = {}
     for line, record in headed_records(stream, errors, VOTE_COLUMNS):
-        raw_image, reviewer, verdict = (record[c] for c in VOTE_COLUMNS)
+        raw_image, raw_reviewer, verdict = (record[c] for c in VOTE_COLUMNS)
+        # As Django's login form reads a user name: full-width "ｊｏｈｎ" is john, not an account no one can sign into.
+        reviewer = unicodedata.normalize("NFKC", raw_reviewer)
         problems = []
         try:
             image = normalise_image_path(raw_image)

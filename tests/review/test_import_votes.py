@@ -56,6 +56,16 @@ def test_reviewer_names_that_cannot_be_accounts_are_named_by_line(pets, tmp_path
 
 
 @pytest.mark.django_db
+def test_reviewer_names_are_read_as_the_login_form_reads_them(pets, tmp_path, reviewer):
+    path = tmp_path / "votes.csv"
+    full_width = "".join(chr(ord(c) + 0xFEE0) for c in reviewer.username)  # "ａｌｉｃｅ"
+    path.write_text(f"image,reviewer,verdict\nimages/dog-0000.jpg,{full_width},confirm\n", encoding="utf-8")
+    call_command("import_votes", str(path), "--dataset", "pets")
+    assert list(Vote.objects.values_list("reviewer__username", flat=True)) == [reviewer.username]
+    assert get_user_model().objects.count() == 1
+
+
+@pytest.mark.django_db
 def test_imported_votes_count_as_reviews_when_leasing(pets, tmp_path, reviewer, reviewer2):
     """A reviewer whose imported votes cover a batch never gets it again, and the batch counts their review."""
     cat_paths = sorted(Prediction.objects.filter(dataset=pets, label="Cat").values_list("image__path", flat=True))
