@@ -20,9 +20,11 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
     accuracy interval to ±5 points. With prioritisation off every priority is 0 and batches go in order.
     """
     dataset = Dataset.objects.get(pk=dataset_id)
-    open_batches = Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
     if not dataset.prioritise_uncertain:
-        return open_batches.exclude(priority=0).update(priority=0)
+        open_batches = Batch.objects.filter(dataset=dataset, reviews_done__lt=dataset.reviews_per_item)
+        return _priorities_write(
+            dataset, [(pk, 0.0) for pk in open_batches.exclude(priority=0).values_list("pk", flat=True)]
+        )
     edges = DEFAULT_EDGES
     cells = [
         (label, edges[bucket], edges[bucket + 1], float(reviews_needed_for_margin(confirmed, reviewed, REVIEW_MARGIN)))
@@ -49,22 +51,26 @@ def batch_priorities_refresh(*, dataset_id: int) -> int:
     params = [v for cell in cells for v in cell] + [edges[-1], dataset.pk, dataset.pk, dataset.reviews_per_item]
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
-        changes = cursor.fetchall()
-    # Read without locks, written in short transactions of changed rows only: leasing skips locked batches, so
-    # one transaction over every open batch made reviewers' queues look empty for as long as the re-rank took.
-    for part in chunks(changes, PRIORITY_ROWS_PER_UPDATE):
-        _priorities_set(part)
-    return len(changes)
+        return _priorities_write(dataset, cursor.fetchall())
 
 
-def _priorities_set(priorities: list[tuple[int, float]]) -> None:
-    values = ", ".join(["(%s, %s)"] * len(priorities))
-    with transaction.atomic(), connection.cursor() as cursor:
-        cursor.execute(
-            f"WITH v(id, priority) AS (VALUES {values}) "
-            "UPDATE review_batch SET priority = v.priority FROM v WHERE review_batch.id = v.id",
-            [x for pair in priorities for x in pair],
-        )
+def _priorities_write(dataset: Dataset, priorities: list[tuple[int, float]]) -> int:
+    """Write (batch id, priority) pairs read without locks, in short transactions; return how many there were.
+
+    Leasing skips locked batches, so one transaction over every open batch made reviewers' queues look empty for
+    as long as the re-rank took. Each part is written only while the switch is still as it was when the pairs were
+    read: a re-rank that began before the switch went off must not leave its priorities behind the reset.
+    """
+    for part in chunks(priorities, PRIORITY_ROWS_PER_UPDATE):
+        values = ", ".join(["(%s, %s)"] * len(part))
+        with transaction.atomic(), connection.cursor() as cursor:
+            cursor.execute(
+                f"WITH v(id, priority) AS (VALUES {values}) "
+                "UPDATE review_batch SET priority = v.priority FROM v WHERE review_batch.id = v.id "
+                "AND EXISTS (SELECT 1 FROM catalog_dataset d WHERE d.id = %s AND d.prioritise_uncertain = %s)",
+                [*(x for pair in part for x in pair), dataset.pk, dataset.prioritise_uncertain],
+            )
+    return len(priorities)
 
 
 def prioritisation_set(*, dataset: Dataset, enabled: bool) -> None:

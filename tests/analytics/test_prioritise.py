@@ -148,3 +148,18 @@ def test_a_re_rank_waiting_on_one_batch_leaves_the_others_to_lease(reviewed_once
     ranking.join()
     assert done.is_set() and leases[0] is not None and leases[0].batch_id != last.pk
     assert Batch.objects.filter(label="Dog", priority__gt=0).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_re_rank_that_read_before_the_switch_went_off_writes_nothing(reviewed_once, monkeypatch):
+    reviewed_once.prioritise_uncertain = True
+    reviewed_once.save()
+    write = analytics_services._priorities_write
+
+    def switched_off_meanwhile(dataset, priorities):
+        Dataset.objects.filter(pk=dataset.pk).update(prioritise_uncertain=False)  # an admin, between read and write
+        return write(dataset, priorities)
+
+    monkeypatch.setattr(analytics_services, "_priorities_write", switched_off_meanwhile)
+    batch_priorities_refresh(dataset_id=reviewed_once.pk)
+    assert set(Batch.objects.values_list("priority", flat=True)) == {0}
