@@ -25,8 +25,13 @@ def correct(request: HttpRequest) -> HttpResponse:
         refused = _answer(request)
         if refused is None:
             return redirect(url_with_dataset("review:correct", dataset))
-    # A refused answer shows the same image again (the lease is handed back) with the text as typed, to mend.
-    correction = corrections.correction_lease(reviewer=request.user, dataset=dataset)
+        # A refused answer shows the same image again with the text as typed, to mend: its own lease, renewed.
+        correction = corrections.correction_renewed(reviewer=request.user, token=request.POST.get("lease", ""))
+        if correction is None:  # others have taken the image meanwhile: the text would mean nothing on another
+            messages.error(request, str(refused))
+            return redirect(url_with_dataset("review:correct", dataset))
+    else:
+        correction = corrections.correction_lease(reviewer=request.user, dataset=dataset)
     if correction is None:
         return render(request, "review/correct_empty.html", {"dataset": dataset})
     prediction = correction.prediction

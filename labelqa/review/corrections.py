@@ -100,6 +100,29 @@ def correction_lease(*, reviewer, dataset: Dataset | None = None) -> Correction 
     return None
 
 
+def correction_renewed(*, reviewer, token: str) -> Correction | None:
+    """Renew the reviewer's unanswered lease named by `token`, or return None.
+
+    None when the token names no unanswered lease of theirs, or the lease ran out and others filled the image's slots.
+    """
+    try:
+        token = uuid.UUID(str(token))
+    except ValueError:
+        return None
+    correction = Correction.objects.filter(token=token, reviewer=reviewer, submitted_at__isnull=True).first()
+    if correction is None:
+        return None
+    now = timezone.now()
+    with transaction.atomic():
+        # Under the image's row lock, as leasing counts its slots.
+        prediction = Prediction.objects.select_for_update(of=("self",)).get(pk=correction.prediction_id)
+        if correction.expires_at <= now and not _has_free_slot(prediction, reviewer, _per_item(prediction), now):
+            return None
+        correction.expires_at = lease_expiry(now)
+        correction.save(update_fields=["expires_at"])
+    return correction
+
+
 def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = False) -> CorrectionResult:
     """Record the reviewer's answer on their lease: the class they named, or a skip.
 

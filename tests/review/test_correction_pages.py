@@ -3,9 +3,11 @@
 import csv
 import io
 import re
+from datetime import timedelta
 
 import pytest
 from django.test import Client
+from django.utils import timezone
 from django.utils.html import escape
 
 from labelqa.catalog.models import Dataset, Prediction
@@ -104,6 +106,20 @@ def test_a_refused_label_comes_back_as_typed_and_escaped_to_mend(open_pass, revi
     # Mended, it is saved and the reviewer goes on.
     assert answer(client, {"other": "Red panda"}).status_code == 302
     assert Correction.objects.get(submitted_at__isnull=False).label == "Red panda"
+
+
+def test_a_refused_label_comes_back_on_its_own_image_even_after_its_lease_ran_out(open_pass, reviewer):
+    client = login(reviewer.username)
+    first = lease_token(client.get("/review/correct/?dataset=pets").content.decode())
+    held = Correction.objects.get(token=first)
+    # The lease ran out, and the image now ranks below the other one: a fresh lease would be the other image.
+    Correction.objects.filter(pk=held.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+    Prediction.objects.filter(pk=held.prediction_id).update(confidence=1)
+    form = {"lease": first, "dataset": "pets", "csrfmiddlewaretoken": csrf(client), "other": "=sum"}
+    again = client.post("/review/correct/", form).content.decode()
+    assert 'role="alert">A new label cannot begin with =' in again and 'value="=sum"' in again
+    assert lease_token(again) == first
+    assert Correction.objects.get(token=first).expires_at > timezone.now()
 
 
 def test_a_post_without_the_csrf_token_is_refused(open_pass, reviewer):
