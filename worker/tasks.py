@@ -10,7 +10,7 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.imports import import_job_execute
-from labelqa.catalog.models import Dataset
+from labelqa.catalog.models import ClassificationRun, Dataset
 from labelqa.catalog.services import thumbnails_make
 from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh
@@ -20,6 +20,8 @@ logger = logging.getLogger(__name__)
 # Re-ranking reads the dataset's whole report (about 0.7 s at a million predictions), so while reviewers keep
 # submitting it runs at most once per this many seconds, after the votes that asked for it.
 RERANK_DELAY_SECONDS = 10
+# A classifier run whose dataset another run holds is sent again after this long.
+RUN_TURN_RETRY_SECONDS = 30
 
 
 # acks_late + reject_on_worker_lost: a worker killed mid-task leaves the message unacknowledged, so the broker
@@ -96,8 +98,12 @@ def sweep_stale_tallies() -> int:
 # Routed to the `gpu` queue (settings.CELERY_TASK_ROUTES); a killed worker's run is redelivered and resumes.
 @shared_task(acks_late=True, reject_on_worker_lost=True, soft_time_limit=6 * 3600, time_limit=6 * 3600 + 300)
 def classify_run(run_id: int) -> None:
-    """Classify the images of a run that have no prediction yet."""
-    classification_execute(run_id)
+    """Classify the images of a run that have no prediction yet; while another run has its dataset, wait queued."""
+    eager = classify_run.app.conf.task_always_eager  # no other worker to take the run up later: wait in place
+    run = classification_execute(run_id, wait_turn=eager)
+    if run.status == ClassificationRun.Status.QUEUED:
+        # Not holding a GPU worker, nor spending this task's time limit, while the other run goes on.
+        classify_run.apply_async((run_id,), countdown=RUN_TURN_RETRY_SECONDS)
 
 
 # A slice per task, so that a million-image import does not hold a worker while uploads and aggregation wait.

@@ -12,7 +12,7 @@ from django.db import transaction
 from django.db.models import Q
 from django.utils import timezone
 
-from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_runs_serialised, job_claimed
+from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
@@ -52,18 +52,24 @@ def _fail(run: ClassificationRun, error: str) -> None:
     run.save(update_fields=["status", "error", "finished_at"])
 
 
-def classification_execute(run_id: int) -> ClassificationRun:
+def classification_execute(run_id: int, *, wait_turn: bool = False) -> ClassificationRun:
     """Claim the run and classify every image of its source that has no prediction yet.
 
     Two workers never execute one run; a run a killed worker left `running` is claimed again and resumes where it
-    stopped, because the images it saved are skipped (see `jobs.job_claimed`). Runs on one dataset take turns.
+    stopped, because the images it saved are skipped (see `jobs.job_claimed`). Runs on one dataset take turns: while
+    another holds the dataset, the run goes back to `queued` for its caller to send again later, unless `wait_turn`
+    asks to wait here (where no other worker would take it up).
     """
     with job_claimed(ClassificationRun, run_id) as claimed:
         run = ClassificationRun.objects.select_related("dataset").get(pk=run_id)
         if not claimed:
             return run
         try:
-            with dataset_runs_serialised(run.dataset_id):
+            with dataset_turn(run.dataset_id, wait=wait_turn) as turn:
+                if not turn:
+                    run.status, run.started_at = ClassificationRun.Status.QUEUED, None
+                    run.save(update_fields=["status", "started_at"])
+                    return run
                 _classify(run)
         except Exception as exc:
             connection_reopened_if_lost()

@@ -42,20 +42,20 @@ def job_claimed(model: type[BackgroundJob], job_id: int) -> Iterator[bool]:
 
 
 @contextmanager
-def dataset_runs_serialised(dataset_id: int) -> Iterator[None]:
-    """Wait until no other classifier run works on the dataset, and keep others waiting until the block ends.
+def dataset_turn(dataset_id: int, *, wait: bool) -> Iterator[bool]:
+    """Take the dataset's turn for a classifier run and yield True, or yield False when another run has it.
 
     Two runs on one dataset at once (a form sent twice, two GPU workers) would compute the same images to do and
     the slower would fail on the first image the other saved; one after the other, the second finds them done.
-    Without advisory locks (SQLite, one process) this does nothing.
+    `wait` waits for the turn instead. Without advisory locks (SQLite, one process) the turn is always free.
     """
     if connection.vendor != "postgresql":
-        yield
+        yield True
         return
     key = (DATASET_RUNS_NAMESPACE, dataset_id)
-    holder = _advisory_lock(key, wait=True)
+    holder = _advisory_lock(key, wait=wait)
     try:
-        yield
+        yield holder is not None
     finally:
         _advisory_unlock(key, holder)
 

@@ -53,7 +53,8 @@ def run_progress(run: ClassificationRun) -> dict:
         done=run.done, total=run.total, started_at=run.started_at, finished_at=run.finished_at, running=running
     )
     summary = f"{run.status}: {run.done} of {run.total} images"
-    if ahead := running and not run.total and _run_ahead_on_dataset(run):
+    waiting = run.status == ClassificationRun.Status.QUEUED or (running and not run.total)
+    if ahead := waiting and _run_ahead_on_dataset(run):
         summary = f"waiting for run {ahead} on {run.dataset.name} to finish (runs on one dataset take turns)"
     if run.flagged:
         summary += f" ({run.flagged} flagged as unreadable)"
@@ -75,11 +76,11 @@ def run_progress(run: ClassificationRun) -> dict:
 
 
 def _run_ahead_on_dataset(run: ClassificationRun) -> int | None:
-    """Return the id of a run on the same dataset that started first and is still running, if any."""
-    others = ClassificationRun.objects.filter(
-        dataset_id=run.dataset_id, status=ClassificationRun.Status.RUNNING, started_at__lt=run.started_at
-    )
-    return others.order_by("started_at").values_list("pk", flat=True).first()
+    """Return the id of another run on the same dataset that is running (and started first, if this one runs)."""
+    others = ClassificationRun.objects.filter(dataset_id=run.dataset_id, status=ClassificationRun.Status.RUNNING)
+    if run.started_at is not None:
+        others = others.filter(started_at__lt=run.started_at)
+    return others.exclude(pk=run.pk).order_by("started_at").values_list("pk", flat=True).first()
 
 
 def import_progress(job: ImportJob) -> dict:
