@@ -107,6 +107,11 @@ def previous_batch_id(reviewer, *, exclude: int) -> int | None:
     )
 
 
+def live_leases_of_others(reviewer, now) -> QuerySet:
+    """Unsubmitted, unexpired leases held by other reviewers: slots that are taken but not yet done."""
+    return Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=now).exclude(reviewer=reviewer)
+
+
 def batches_on_others_grids(reviewer, *, dataset: Dataset | None, label: str | None, now) -> dict:
     """Return how many unfinished batches of the queue other reviewers' open grids hold, and when the first lease ends.
 
@@ -114,7 +119,7 @@ def batches_on_others_grids(reviewer, *, dataset: Dataset | None, label: str | N
     `count` is exact up to REMAINING_COUNT_CAP (`more` says there are more).
     """
     done_by_me = Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).values("batch_id")
-    others = Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=now).exclude(reviewer=reviewer)
+    others = live_leases_of_others(reviewer, now)
     waiting = Batch.objects.filter(
         reviews_done__lt=F("dataset__reviews_per_item"), pk__in=others.values("batch_id")
     ).exclude(pk__in=done_by_me)

@@ -21,7 +21,7 @@ from labelqa.review.gold import gold_attach
 from labelqa.review.gold_selectors import grid_prediction_ids
 from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
-from labelqa.review.selectors import batches_open_to, excluded_reviewers
+from labelqa.review.selectors import batches_open_to, excluded_reviewers, live_leases_of_others
 
 # Stale tallies recounted per transaction: after a broker outage a whole dataset may be stale, and its rows are
 # locked a part at a time rather than all at once.
@@ -39,9 +39,12 @@ class SubmitResult:
     repeated: bool = False  # the lease had been submitted before and no revision was asked for: nothing changed
 
 
-def _active_leases_of_others(reviewer, now):
-    """Unsubmitted, unexpired leases held by other reviewers: slots that are taken but not yet done."""
-    return Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=now).exclude(reviewer=reviewer)
+def _batch_has_slot(batch: Batch, reviewer, now, reviews_per_item: int) -> bool:
+    """Whether the batch can still take this reviewer: its reviews plus others' live leases leave a slot.
+
+    Called under the batch's row lock, where a fresh statement sees every committed lease of it.
+    """
+    return batch.reviews_done + live_leases_of_others(reviewer, now).filter(batch=batch).count() < reviews_per_item
 
 
 def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None = None) -> Lease | None:
@@ -65,9 +68,7 @@ def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None =
 
 def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, expires_at) -> Lease | None:
     def claim(batch: Batch) -> Lease | None:
-        # A fresh statement under the row lock sees every committed lease of this batch.
-        taken = batch.reviews_done + _active_leases_of_others(reviewer, now).filter(batch=batch).count()
-        if taken >= dataset.reviews_per_item:
+        if not _batch_has_slot(batch, reviewer, now, dataset.reviews_per_item):
             return None
         lease, created = Lease.objects.update_or_create(
             batch=batch, reviewer=reviewer, defaults={"expires_at": expires_at}
@@ -88,8 +89,7 @@ def lease_revived(*, lease: Lease) -> bool:
     with transaction.atomic():
         _batches_lock([lease.batch_id])
         batch = Batch.objects.select_related("dataset").get(pk=lease.batch_id)
-        taken = batch.reviews_done + _active_leases_of_others(lease.reviewer_id, now).filter(batch=batch).count()
-        if taken >= batch.dataset.reviews_per_item:
+        if not _batch_has_slot(batch, lease.reviewer_id, now, batch.dataset.reviews_per_item):
             return False
         lease.expires_at = lease_expiry(now)
         lease.save(update_fields=["expires_at"])
@@ -127,7 +127,7 @@ def _open_lease(reviewer, dataset, label, now) -> Lease | None:
 
 def _next_candidate(reviewer, dataset: Dataset, label, now, skipped) -> Batch | None:
     active = (
-        _active_leases_of_others(reviewer, now)
+        live_leases_of_others(reviewer, now)
         .filter(batch=OuterRef("pk"))
         .values("batch")
         .annotate(n=Count("*"))
@@ -164,13 +164,15 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
         if not first and not revise:
             return SubmitResult(0, batch.pk, repeated=True)
         now = timezone.now()
-        if first and lease.expires_at <= now:
-            others = _active_leases_of_others(reviewer, now).filter(batch=batch).count()
-            if batch.reviews_done + others >= batch.dataset.reviews_per_item:
-                raise LeaseRefused(
-                    "Your lease on this batch expired and another reviewer has taken it; "
-                    "your answers for it were not saved. Open the next batch to continue."
-                )
+        if (
+            first
+            and lease.expires_at <= now
+            and not _batch_has_slot(batch, reviewer, now, batch.dataset.reviews_per_item)
+        ):
+            raise LeaseRefused(
+                "Your lease on this batch expired and another reviewer has taken it; "
+                "your answers for it were not saved. Open the next batch to continue."
+            )
         # The grid's images: the batch's own and any gold items mixed into this lease; other ids are ignored.
         prediction_ids = grid_prediction_ids(lease)
         _record(lease, batch.dataset_id, prediction_ids, confirmed_ids)
