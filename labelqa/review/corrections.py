@@ -105,18 +105,17 @@ def correction_renewed(*, reviewer, token: str) -> Correction | None:
 
     None when the token names no unanswered lease of theirs, or the lease ran out and others filled the image's slots.
     """
-    try:
-        token = uuid.UUID(str(token))
-    except ValueError:
+    lease_token = _parsed_token(token)
+    if lease_token is None:
         return None
-    correction = Correction.objects.filter(token=token, reviewer=reviewer, submitted_at__isnull=True).first()
+    correction = Correction.objects.filter(token=lease_token, reviewer=reviewer, submitted_at__isnull=True).first()
     if correction is None:
         return None
     now = timezone.now()
     with transaction.atomic():
         # Under the image's row lock, as leasing counts its slots.
         prediction = Prediction.objects.select_for_update(of=("self",)).get(pk=correction.prediction_id)
-        if correction.expires_at <= now and not _has_free_slot(prediction, reviewer, _per_item(prediction), now):
+        if not _lease_still_counts(correction, prediction, reviewer, now):
             return None
         correction.expires_at = lease_expiry(now)
         correction.save(update_fields=["expires_at"])
@@ -130,10 +129,9 @@ def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = Fal
     A lease answered before records nothing new. An expired lease still counts while the image has a free slot.
     """
     answer = "" if skip else _checked_label(label)
-    try:
-        token = uuid.UUID(str(token))
-    except ValueError:
-        raise LeaseRefused("The form carried no valid lease. Open the next image to continue.") from None
+    token = _parsed_token(token)
+    if token is None:
+        raise LeaseRefused("The form carried no valid lease. Open the next image to continue.")
     prediction_id = (
         Correction.objects.filter(token=token, reviewer=reviewer).values_list("prediction_id", flat=True).first()
     )
@@ -146,7 +144,7 @@ def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = Fal
         if correction.submitted_at is not None:
             return CorrectionResult(recorded=False, label=correction.label)
         now = timezone.now()
-        if correction.expires_at <= now and not _has_free_slot(prediction, reviewer, _per_item(prediction), now):
+        if not _lease_still_counts(correction, prediction, reviewer, now):
             raise LeaseRefused(
                 "Your lease on this image expired and other reviewers have taken it; "
                 "your answer was not saved. Open the next image to continue."
@@ -241,6 +239,18 @@ def _claim(reviewer, prediction: Prediction, per_item: int, now, expires_at) -> 
         correction.expires_at = expires_at
         correction.save(update_fields=["expires_at"])
     return correction
+
+
+def _parsed_token(token: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(str(token))
+    except ValueError:
+        return None
+
+
+def _lease_still_counts(correction: Correction, prediction: Prediction, reviewer, now) -> bool:
+    """Whether the lease is live, or ran out while the image still has a slot for this reviewer (under its lock)."""
+    return correction.expires_at > now or _has_free_slot(prediction, reviewer, _per_item(prediction), now)
 
 
 def _has_free_slot(prediction: Prediction, reviewer, per_item: int, now) -> bool:
