@@ -61,7 +61,7 @@ def list_images(root: str) -> Listing:
     files = [p for p in base.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()]
 
     def outside(name: str) -> str | None:
-        return None if (base / name).resolve().is_relative_to(resolved_base) else "it resolves outside the images root"
+        return None if resolved_within(resolved_base, name) else "it resolves outside the images root"
 
     return _checked([p.relative_to(base).as_posix() for p in files], outside)
 
@@ -113,10 +113,16 @@ def full_key(root: str, path: str) -> str:
     return f"{root.rstrip('/')}/{path}" if root.startswith("s3://") else str(Path(root) / path)
 
 
+def resolved_within(base: Path, path: str) -> Path | None:
+    """Return `path` below the resolved directory `base` with its symlinks resolved, or None if it leaves `base`."""
+    full = (base / path).resolve()
+    return full if full.is_relative_to(base) else None
+
+
 def read_image_under(root: str, path: str) -> bytes:
     """Read `path` below the images root `root`, refusing a local file that resolves outside it."""
     key = full_key(root, path)
-    if not root.startswith("s3://") and not Path(key).resolve().is_relative_to(Path(root).resolve()):
+    if not root.startswith("s3://") and resolved_within(Path(root).resolve(), path) is None:
         # A symlink made or changed after the listing: the viewer would refuse it, so the classifier does too.
         raise PermissionError(f"{path} resolves outside the images root")
     return read_image_bytes(key)

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, split_s3_uri
+from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, resolved_within, split_s3_uri
 
 log = logging.getLogger("labelqa")
 
@@ -56,9 +56,8 @@ def read_image(root: str, path: str) -> bytes:
         # An empty root would resolve against whatever directory the process runs in.
         raise ImageUnavailable("the dataset has no images root: set one on its admin page")
     try:
-        base = Path(root).resolve()
-        full = (base / path).resolve()
-        if not full.is_relative_to(base):
+        full = resolved_within(Path(root).resolve(), path)
+        if full is None:
             raise ImageUnavailable("path leaves the images root")
         # Opening a FIFO would wait for a writer without O_NONBLOCK (a no-op on regular files); checking the opened
         # file, not the name, leaves no moment for it to be swapped for a FIFO or a device that never ends.
