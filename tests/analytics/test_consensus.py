@@ -93,7 +93,7 @@ def test_several_reviewers_with_one_vote_per_item_keep_every_disconfirm(n_items,
 
 
 def test_a_few_shared_items_teach_skills_and_lone_votes_still_count():
-    _, shared_votes = simulate_crowd(n_items=30, votes_per_item=3)
+    _, shared_votes = simulate_crowd(n_items=5, votes_per_item=3)
     lone = [(1000 + item, f"reviewer-{item % 3}", item % 5 != 0) for item in range(2000)]
     result = dawid_skene(shared_votes + lone, max_iter=10_000)
     assert {item for item in disconfirmed_items(result) if item >= 1000} == {
