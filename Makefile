@@ -5,6 +5,7 @@ PIP := $(VENV)/bin/pip
 # Tests talk to real services; these defaults are the local PostgreSQL and Redis.
 TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/labelqa
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
+PORT ?= 8000
 
 .PHONY: install system-deps demo test lint
 
@@ -22,13 +23,14 @@ system-deps:
 	  else echo "chromium is missing: run 'sudo apt-get install chromium' for the browser tests"; fi; \
 	fi
 
-demo: install
+# Not `install`: serving the demo needs no browser, so no apt-get.
+demo: $(VENV)/.installed
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py collectstatic --noinput -v0
 	@# In-process, so the demo needs no worker even where CELERY_BROKER_URL is set (it would wait for one).
 	CELERY_BROKER_URL= $(PY) manage.py load_demo
-	@echo "Serving on http://127.0.0.1:8000/ (Ctrl-C to stop)"
-	$(VENV)/bin/gunicorn labelqa.wsgi -b 127.0.0.1:8000 --workers 2 --access-logfile -
+	@echo "Serving on http://127.0.0.1:$(PORT)/ (Ctrl-C to stop)"
+	$(VENV)/bin/gunicorn labelqa.wsgi -b 127.0.0.1:$(PORT) --workers 2 --access-logfile -
 
 test: install
 	$(PY) manage.py collectstatic --noinput -v0

@@ -7,6 +7,8 @@ import environ
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from labelqa.log_filters import client_errors_without_traceback
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 VAR_DIR = BASE_DIR / "var"
 
@@ -247,11 +249,21 @@ AXES_IPWARE_META_PRECEDENCE_ORDER = (
     ("HTTP_X_FORWARDED_FOR", "REMOTE_ADDR") if AXES_IPWARE_PROXY_COUNT else ("REMOTE_ADDR",)
 )
 
+# Unset, libraries log warnings and labelqa its own progress too (INFO); set, it is the level for both.
+LABELQA_LOG_LEVEL = env.str("LABELQA_LOG_LEVEL", default="")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "formatters": {"plain": {"format": "%(levelname)s %(name)s: %(message)s"}},
-    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
-    "root": {"handlers": ["console"], "level": env.str("LABELQA_LOG_LEVEL", default="WARNING")},
-    "loggers": {"labelqa": {"handlers": ["console"], "level": "INFO", "propagate": False}},
+    "filters": {
+        "client_errors_brief": {
+            "()": "django.utils.log.CallbackFilter",
+            "callback": client_errors_without_traceback,
+        }
+    },
+    "handlers": {
+        "console": {"class": "logging.StreamHandler", "formatter": "plain", "filters": ["client_errors_brief"]}
+    },
+    "root": {"handlers": ["console"], "level": LABELQA_LOG_LEVEL or "WARNING"},
+    "loggers": {"labelqa": {"handlers": ["console"], "level": LABELQA_LOG_LEVEL or "INFO", "propagate": False}},
 }

@@ -54,7 +54,7 @@ def settings_variables() -> set[str]:
 
 def test_compose_runs_every_production_process(compose):
     services = compose["services"]
-    assert {"postgres", "redis", "s3", "migrate", "web", "worker", "gpu-worker"} <= services.keys()
+    assert {"postgres", "redis", "s3", "migrate", "web", "worker", "gpu-worker", "beat"} <= services.keys()
     assert services["web"]["command"][:2] == ["gunicorn", "labelqa.wsgi"]
     assert services["migrate"]["command"] == ["python", "manage.py", "migrate", "--noinput"]
     queue_of = {}
@@ -64,7 +64,9 @@ def test_compose_runs_every_production_process(compose):
         queue_of[name] = command[command.index("-Q") + 1]
     # The default queue takes aggregation; the classifier is routed to `gpu` (settings.CELERY_TASK_ROUTES).
     assert queue_of == {"worker": "celery", "gpu-worker": "gpu"}
-    for name in ("web", "worker", "gpu-worker"):
+    # Without beat nothing sweeps the tallies left stale while Redis was down (settings.CELERY_BEAT_SCHEDULE).
+    assert services["beat"]["command"][:4] == ["celery", "-A", "labelqa", "beat"]
+    for name in ("web", "worker", "gpu-worker", "beat"):
         assert services[name]["depends_on"]["migrate"] == {"condition": "service_completed_successfully"}
     assert services["migrate"]["depends_on"]["postgres"]["condition"] == "service_healthy"
 

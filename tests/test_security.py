@@ -1,6 +1,7 @@
 """Deployment hardening: check --deploy, security headers and CSP, login throttling, escaping of imported labels."""
 
 import io
+import logging
 import os
 import secrets
 import subprocess
@@ -187,3 +188,21 @@ def test_a_nul_character_gets_a_bad_request_page_not_a_server_error(request, pet
     response = getattr(client, method)(url, data)
     assert response.status_code == 400
     assert "Bad request" in response.content.decode()
+
+
+def test_a_forbidden_page_logs_one_line_not_a_traceback(client, reviewer):
+    """Reviewers opening admin pages is routine: the log says so in one line per request."""
+    console = next(h for h in logging.getLogger().handlers if h.filters)
+    written = io.StringIO()
+    handler = logging.StreamHandler(written)
+    handler.filters = console.filters
+    request_log = logging.getLogger("django.request")
+    request_log.addHandler(handler)
+    try:
+        client.force_login(reviewer)
+        assert client.get(reverse("catalog:datasets")).status_code == 403
+    finally:
+        request_log.removeHandler(handler)
+    assert "Forbidden" in written.getvalue()
+    assert "Traceback" not in written.getvalue()
+    assert written.getvalue().count("\n") == 1
