@@ -26,6 +26,8 @@ from labelqa.review.selectors import batches_open_to, excluded_reviewers, live_l
 # Stale tallies recounted per transaction: after a broker outage a whole dataset may be stale, and its rows are
 # locked a part at a time rather than all at once.
 TALLY_REFRESH_ROWS = 5000
+# Grids one reviewer may hold at once: a few tabs' worth. More would only keep batches from other reviewers.
+OPEN_LEASES_PER_REVIEWER = 3
 
 
 class LeaseRefused(Exception):
@@ -52,6 +54,7 @@ def batch_lease(*, reviewer, dataset: Dataset | None = None, label: str | None =
 
     A reviewer's open lease is handed back first. The least-reviewed batch with a free slot is locked with
     SKIP LOCKED and its slots are counted again under the lock, so concurrent reviewers never over-fill a batch.
+    A reviewer holds at most OPEN_LEASES_PER_REVIEWER open leases: a new one releases the oldest beyond that.
     """
     now = timezone.now()
     expires_at = lease_expiry(now)
@@ -75,6 +78,7 @@ def _lease_in_dataset(reviewer, dataset: Dataset, label: str | None, now, expire
         )
         if created:  # a lease of theirs that expired keeps the gold items it was given
             gold_attach(lease=lease, dataset=dataset)
+        _oldest_leases_released(lease, now)
         return lease
 
     return first_claimed(lambda skipped: _next_candidate(reviewer, dataset, label, now, skipped), claim)
@@ -93,7 +97,21 @@ def lease_revived(*, lease: Lease) -> bool:
             return False
         lease.expires_at = lease_expiry(now)
         lease.save(update_fields=["expires_at"])
+        _oldest_leases_released(lease, now)
     return True
+
+
+def _oldest_leases_released(lease: Lease, now) -> None:
+    """End the reviewer's open leases beyond the newest few, so one reviewer cannot hold a whole queue.
+
+    Each label or dataset filter gets its own lease, so without a cap a loop over filters leased every batch.
+    Ending a lease only frees a slot, so it needs no lock on those batches: a reviewer counting them meanwhile at
+    worst misses the slot this frees. A released grid still saves while its batch has a slot.
+    """
+    others = Lease.objects.filter(reviewer_id=lease.reviewer_id, submitted_at__isnull=True, expires_at__gt=now)
+    others = others.exclude(pk=lease.pk)
+    newest = list(others.order_by("-expires_at", "-pk").values_list("pk", flat=True)[: OPEN_LEASES_PER_REVIEWER - 1])
+    others.exclude(pk__in=newest).update(expires_at=now)
 
 
 def _lease_extended(lease: Lease, expires_at) -> bool:

@@ -1,14 +1,17 @@
 """Lease lifetime: expiry returns a batch, late submits count when the slot is free, votes can be revised."""
 
+import io
 from datetime import timedelta
 
 import pytest
 from django.test import Client
 from django.utils import timezone
 
-from labelqa.catalog.models import Prediction
+from labelqa.catalog.models import Dataset, Prediction
+from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Lease, Vote
-from labelqa.review.services import LeaseRefused, batch_lease, votes_submit
+from labelqa.review.services import OPEN_LEASES_PER_REVIEWER, LeaseRefused, batch_lease, votes_submit
+from tests.conftest import seed_csv
 
 
 def expire(lease: Lease) -> None:
@@ -118,3 +121,46 @@ def test_reloading_a_grid_another_reviewer_took_over_leads_to_the_next_batch(pet
     assert "Your time on that Cat batch ran out and other reviewers have it now" in response.content.decode()
     lease.refresh_from_db()
     assert lease.expires_at < timezone.now(), "the slot stays reviewer2's"
+
+
+def live(lease: Lease) -> bool:
+    lease.refresh_from_db()
+    return lease.expires_at > timezone.now()
+
+
+@pytest.fixture
+def birds(db, tmp_path):
+    predictions_import(dataset_name="birds", stream=io.BytesIO(seed_csv({"Owl": 25})), images_root=str(tmp_path))
+    return Dataset.objects.get(name="birds")
+
+
+@pytest.mark.django_db
+def test_a_reviewer_holds_at_most_three_grids_so_filters_cannot_hoard_the_queue(pets, birds, reviewer, reviewer2):
+    assert OPEN_LEASES_PER_REVIEWER == 3
+    cat, fox, dog = (batch_lease(reviewer=reviewer, dataset=pets, label=label) for label in ("Cat", "Fox", "Dog"))
+    assert live(cat) and live(fox) and live(dog), "a few tabs' worth of grids stay open"
+    owl = batch_lease(reviewer=reviewer, dataset=birds)
+    assert not live(cat) and live(fox) and live(dog) and live(owl), "the oldest grid is released"
+    assert batch_lease(reviewer=reviewer2, dataset=pets, label="Cat").batch_id == cat.batch_id  # Cat: one batch
+
+
+@pytest.mark.django_db
+def test_a_released_grid_still_saves_while_its_batch_has_a_slot(pets, birds, reviewer):
+    cat = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")
+    for label in ("Fox", "Dog"):
+        batch_lease(reviewer=reviewer, dataset=pets, label=label)
+    batch_lease(reviewer=reviewer, dataset=birds)
+    assert not live(cat)
+    result = votes_submit(reviewer=reviewer, batch_id=cat.batch_id, token=str(cat.token), confirmed_ids=set())
+    assert result.recorded == len(batch_ids(cat))
+
+
+@pytest.mark.django_db
+def test_reloading_a_released_grid_renews_it_and_releases_the_oldest_other(pets, birds, reviewer, reviewer2):
+    cat, fox, dog = (batch_lease(reviewer=reviewer, dataset=pets, label=label) for label in ("Cat", "Fox", "Dog"))
+    owl = batch_lease(reviewer=reviewer, dataset=birds)
+    client = Client()
+    client.force_login(reviewer)
+    assert client.get(f"/review/batch/{cat.batch_id}/").status_code == 200
+    assert live(cat) and not live(fox) and live(dog) and live(owl)
+    assert batch_lease(reviewer=reviewer2, dataset=pets, label="Fox").batch_id == fox.batch_id
