@@ -43,11 +43,21 @@ def clopper_pearson_upper(failures: int, n: int, alpha: float = 0.05) -> float:
     return float(beta.ppf(1 - alpha, failures + 1, n - failures))
 
 
+# One bucket per percentage point at the finest. Every bucket is a column per class on every page and export,
+# so a longer list would make one request cost as much as thousands.
+MAX_BUCKETS = 100
+
+
 def validate_edges(edges: Iterable[Real]) -> list[float]:
     """Return bucket edges as numbers (integral ones as int), or raise ValueError saying why."""
     values = list(edges)
     if len(values) < 2:
         raise ValueError(f"bucket edges need at least two numbers (e.g. 80,85,90,95,100); got {len(values)}")
+    if len(values) - 1 > MAX_BUCKETS:
+        raise ValueError(
+            f"at most {MAX_BUCKETS} buckets (one per percentage point); got {len(values) - 1}, "
+            "e.g. use 80,81,…,100 for one-point buckets above 80"
+        )
     for value in values:
         if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
             raise ValueError(f"bucket edge {value!r} is not a number; give percentages like 85")

@@ -157,6 +157,14 @@ def test_the_class_page_reports_bad_parameters(scientist_client, pets):
     assert "strictly increasing" in response.content.decode()
 
 
+def test_the_page_refuses_more_buckets_than_percentage_points(scientist_client, pets):
+    """Each bucket is a column per class: hundreds of them made one request cost seconds and megabytes."""
+    edges = ",".join(f"{edge / 5:g}" for edge in range(501))
+    response = scientist_client.get(reverse("analytics:index"), {"dataset": "pets", "edges": edges})
+    assert response.status_code == 200
+    assert "at most 100 buckets" in response.content.decode()
+
+
 def test_a_label_with_a_slash_has_its_page(scientist_client, db, tmp_path):
     from labelqa.catalog.services import predictions_import
 

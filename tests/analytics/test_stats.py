@@ -120,6 +120,10 @@ def test_bucket_index_agrees_with_the_edges(edges, confidence):
         assert confidence < edges[index + 1] or (last and confidence == edges[-1])
 
 
+def test_one_bucket_per_percentage_point_is_the_finest_allowed():
+    assert len(validate_edges(range(101))) == 101
+
+
 def test_validate_edges_keeps_integral_edges_as_ints():
     edges = validate_edges([80.0, 82.5, 90, 100])
     assert edges == [80, 82.5, 90, 100]
@@ -137,6 +141,7 @@ def test_validate_edges_keeps_integral_edges_as_ints():
         ([80, float("nan")], "not a number"),
         ([80, "90"], "not a number"),
         ([True, 90], "not a number"),
+        ([edge / 2 for edge in range(201)], "at most 100 buckets .one per percentage point.; got 200"),
     ],
 )
 def test_validate_edges_says_what_is_wrong(edges, message):
