@@ -8,6 +8,7 @@ import json
 from collections.abc import Iterator
 
 from labelqa.analytics.selectors import dawid_skene_statuses
+from labelqa.analytics.spreadsheet import spreadsheet_text
 from labelqa.analytics.stats import consensus_status
 from labelqa.catalog.models import Consensus, Dataset, Prediction
 from labelqa.review.corrections import agreed_corrections
@@ -15,6 +16,8 @@ from labelqa.review.services import tallies_refresh
 
 # DESIGN.md's columns in their order; later additions go at the end so positional readers keep working.
 LABEL_COLUMNS = ("image", "label", "confidence", "status", "confirms", "disconfirms", "corrected_label")
+# Written by others (file names, a model's labels): in CSV, a formula's start is neutralised (spreadsheet.py).
+TEXT_COLUMNS = ("image", "label", "corrected_label")
 
 
 def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[dict]:
@@ -53,6 +56,8 @@ def labels_csv(dataset: Dataset, *, consensus: str | None = None) -> Iterator[st
     writer = csv.DictWriter(buffer, fieldnames=LABEL_COLUMNS, lineterminator="\n")
     writer.writeheader()
     for row in label_rows(dataset, consensus=consensus):
+        for column in TEXT_COLUMNS:
+            row[column] = spreadsheet_text(row[column])
         writer.writerow(row)
         if buffer.tell() > 65536:
             yield _drain(buffer)

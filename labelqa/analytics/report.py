@@ -13,6 +13,7 @@ from itertools import pairwise
 from numbers import Integral
 from typing import Any
 
+from labelqa.analytics.spreadsheet import spreadsheet_text
 from labelqa.analytics.stats import (
     CONSENSUS_POLICIES,
     Level,
@@ -84,7 +85,7 @@ def report_to_csv(report: Mapping[str, Any]) -> str:
     writer.writerow(header)
     for entry in report["classes"]:
         withhold = "true" if entry["withhold"] else "false"
-        writer.writerow(_csv_counts(entry["label"], entry) + [entry["threshold"], withhold])
+        writer.writerow(_csv_counts(spreadsheet_text(entry["label"]), entry) + [entry["threshold"], withhold])
     writer.writerow(_csv_counts(TOTALS_LABEL, report["totals"]) + ["", ""])
     average = report["class_average"]
     row = [AVERAGE_LABEL, "", "", "", "", _percent(average["accuracy"])]

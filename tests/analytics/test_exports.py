@@ -152,3 +152,28 @@ def test_export_labels_ends_each_row_with_the_agreed_correction(voted, eager_cel
         "corrected_label",
     ]
     assert records["d3.jpg"]["corrected_label"] == "Wolf" and records["c2.jpg"]["corrected_label"] == ""
+
+
+@pytest.fixture
+def formulas(db, tmp_path):
+    rows = "image,label,confidence\n=1+2.jpg,-1,90\na.jpg,@SUM(A1),90\nb.jpg,=1+2,95\nc.jpg,+1,99\n"
+    predictions_import(dataset_name="formulas", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path))
+
+
+def test_csv_exports_show_formulas_as_text_and_json_keeps_values(formulas):
+    """Labels and file names come from outside; opened in a spreadsheet, =, @, + or - would start a formula."""
+    rows = list(csv.DictReader(io.StringIO(export("export_labels", "--dataset", "formulas", "--format", "csv"))))
+    assert {r["image"]: r["label"] for r in rows} == {
+        "'=1+2.jpg": "-1",  # a plain number is no formula
+        "a.jpg": "'@SUM(A1)",
+        "b.jpg": "'=1+2",
+        "c.jpg": "+1",
+    }
+    lines = export("export_labels", "--dataset", "formulas", "--format", "jsonl").splitlines()
+    assert {json.loads(line)["image"]: json.loads(line)["label"] for line in lines}["=1+2.jpg"] == "-1"
+    assert {json.loads(line)["label"] for line in lines} == {"-1", "@SUM(A1)", "=1+2", "+1"}
+    report = export("export_report", "--dataset", "formulas", "--format", "csv")
+    labels = [row[0] for row in csv.reader(io.StringIO(report))][1:-2]  # between the header and TOTALS
+    assert sorted(labels) == sorted(["-1", "'@SUM(A1)", "'=1+2", "+1"])
+    report_json = json.loads(export("export_report", "--dataset", "formulas", "--format", "json"))
+    assert {entry["label"] for entry in report_json["classes"]} == {"-1", "@SUM(A1)", "=1+2", "+1"}
