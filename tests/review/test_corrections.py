@@ -177,7 +177,7 @@ def test_a_typed_label_is_tidied_and_takes_the_spelling_already_in_use(pets, rev
 
 
 @pytest.mark.django_db
-def test_an_empty_too_long_or_formula_label_is_refused_and_the_lease_kept(pets, reviewer):
+def test_an_empty_too_long_formula_or_hidden_character_label_is_refused_and_the_lease_kept(pets, reviewer):
     disconfirm(pets, [dog(0)])
     corrections_open(dataset=pets)
     lease = correction_lease(reviewer=reviewer, dataset=pets)
@@ -187,6 +187,10 @@ def test_an_empty_too_long_or_formula_label_is_refused_and_the_lease_kept(pets, 
         correction_submit(reviewer=reviewer, token=str(lease.token), label="x" * 201)
     with pytest.raises(CorrectionRejected, match="spreadsheets would run it as a formula"):
         correction_submit(reviewer=reviewer, token=str(lease.token), label='=HYPERLINK("http://evil.example/")')
+    # Invisible on the page, but a terminal escape or reversed text in the exports.
+    for hidden in ("\x1b]0;pwned\x07red", "\x01Dog", "Dog\x7f", "\u202egpj.exe", "Cat\u2066"):
+        with pytest.raises(CorrectionRejected, match="control characters or text-direction marks"):
+            correction_submit(reviewer=reviewer, token=str(lease.token), label=hidden)
     lease.refresh_from_db()
     assert lease.submitted_at is None and lease.label == ""
     assert correction_lease(reviewer=reviewer, dataset=pets).pk == lease.pk
