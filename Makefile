@@ -1,4 +1,4 @@
-# labelqa entry points. Run `make install` once, then `make demo` or `make test`.
+# labelqa entry points. Run `make install` once, then `make demo`, `make test` or `make bench`.
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
@@ -7,7 +7,7 @@ TEST_DATABASE_URL ?= postgres://postgres@127.0.0.1:5432/labelqa
 TEST_BROKER_URL ?= redis://127.0.0.1:6379/0
 PORT ?= 8000
 
-.PHONY: install system-deps demo test lint
+.PHONY: install system-deps demo test bench lint
 
 install: system-deps $(VENV)/.installed
 
@@ -36,6 +36,12 @@ test: install
 	$(PY) manage.py collectstatic --noinput -v0
 	DATABASE_URL=$${DATABASE_URL:-$(TEST_DATABASE_URL)} CELERY_BROKER_URL=$${CELERY_BROKER_URL:-$(TEST_BROKER_URL)} \
 	  $(PY) -m pytest
+
+# The README's figures, one script after another (about half an hour on 2 cores; no test runs meanwhile, as they
+# would share the cores). One of them: make bench BENCHES=import_1m. Each prints what it measured; none asserts.
+BENCHES ?= import_1m report_1m corrections_1m review_load soak crowd classify
+bench: $(VENV)/.installed
+	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) bench/$$name.py || exit 1; done
 
 lint:
 	$(VENV)/bin/ruff check .
