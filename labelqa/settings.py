@@ -22,7 +22,15 @@ _DEV_SECRET = "dev-only-insecure-secret-key-do-not-use-in-production"
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=_DEV_SECRET)
 if SECRET_KEY == _DEV_SECRET and LABELQA_PRODUCTION:
     raise ImproperlyConfigured("DJANGO_SECRET_KEY must be set when LABELQA_PRODUCTION=true.")
-ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=["127.0.0.1", "localhost", "testserver"])
+_THIS_MACHINE = ["127.0.0.1", "localhost", "[::1]"]
+ALLOWED_HOSTS = env.list("DJANGO_ALLOWED_HOSTS", default=_THIS_MACHINE)
+# The development key is public: with it, anyone could forge the signed values (password reset links, messages)
+# of a site that others can reach, production or not.
+if SECRET_KEY == _DEV_SECRET and set(ALLOWED_HOSTS) - {*_THIS_MACHINE, "testserver"}:
+    raise ImproperlyConfigured(
+        f"DJANGO_SECRET_KEY must be set when DJANGO_ALLOWED_HOSTS names other hosts than this machine "
+        f"({', '.join(ALLOWED_HOSTS)}): the development key is public."
+    )
 CSRF_TRUSTED_ORIGINS = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 
 INSTALLED_APPS = [

@@ -51,6 +51,21 @@ def test_production_settings_need_a_secret_key():
     assert "DJANGO_SECRET_KEY must be set" in result.stderr
 
 
+def test_a_site_others_can_reach_needs_a_secret_key_even_outside_production():
+    env = {k: v for k, v in os.environ.items() if k not in ("DJANGO_SECRET_KEY", "LABELQA_PRODUCTION")}
+    env["DJANGO_ALLOWED_HOSTS"] = "labelqa.example.com"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode != 0
+    assert "DJANGO_SECRET_KEY must be set when DJANGO_ALLOWED_HOSTS names other hosts" in result.stderr
+    env["DJANGO_ALLOWED_HOSTS"] = "localhost,127.0.0.1"
+    result = subprocess.run(
+        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+
+
 def leased_grid(client: Client):
     response = client.get(reverse("review:next"), follow=True)
     assert response.status_code == 200
