@@ -13,8 +13,8 @@ class RejectNulCharacters(MiddlewareMixin):
     """Answer 400 to a path, query or form that carries a NUL character.
 
     PostgreSQL text cannot hold NUL, so a `?dataset=%00` would otherwise reach a query and end in a 500. The form is
-    read only where CSRF protection reads it too: a csrf_exempt view (the upload, which installs its size-limiting
-    upload handlers first) reads its own body, and its form fields refuse NUL themselves.
+    read only where CSRF protection reads it too: a csrf_exempt view (an upload, which installs its size-limiting
+    upload handler first) has its form checked by `catalog.uploads.size_limited_upload` once the handler is set.
     """
 
     def process_view(self, request: HttpRequest, view_func: Callable, view_args, view_kwargs) -> HttpResponse | None:

@@ -72,6 +72,27 @@ def pets(db, tmp_path):
 
 
 @pytest.fixture
+def spooled(monkeypatch, settings) -> list[int]:
+    """Record the size of each chunk of an upload written to a temporary file, by Django's handler or ours.
+
+    Django's default handlers keep a request up to FILE_UPLOAD_MAX_MEMORY_SIZE in memory and spool a larger one to
+    disk whole: with that at 0, a small test file shows what they would do with a large one.
+    """
+    from django.core.files.uploadhandler import TemporaryFileUploadHandler
+
+    settings.FILE_UPLOAD_MAX_MEMORY_SIZE = 0
+    written: list[int] = []
+    receive = TemporaryFileUploadHandler.receive_data_chunk
+
+    def recording(handler, raw_data: bytes, start: int):
+        written.append(len(raw_data))
+        return receive(handler, raw_data, start)
+
+    monkeypatch.setattr(TemporaryFileUploadHandler, "receive_data_chunk", recording)
+    return written
+
+
+@pytest.fixture
 def eager_celery(settings):
     """Run tasks in this process even when make test points Celery at Redis (no gpu worker runs in tests)."""
     # Read before the override: the first read loads Celery's config from the settings, and reading it after

@@ -33,8 +33,27 @@ def upload_within_limit(upload, *, command: str):
     return upload
 
 
-class PredictionUploadForm(forms.Form):
-    """The upload on /datasets/: the importer's options, then the file (last, see `upload_too_large`)."""
+class SizeLimitedUploadForm(forms.Form):
+    """A form whose `file` arrives through a SizeLimitedUploadHandler; `command` imports files over the limit.
+
+    `upload_too_large` (the handler's `exceeded`) says the handler dropped the file at the limit, so that the field
+    is empty: the form then says why instead of "required". Fields after the file in the request are lost with it.
+    """
+
+    command = "import_predictions"
+
+    def __init__(self, *args, upload_too_large: bool = False, **kwargs):
+        super().__init__(*args, **kwargs)
+        if upload_too_large:
+            required = too_large_message(self.command)
+            self.fields["file"].error_messages = {**self.fields["file"].error_messages, "required": required}
+
+    def clean_file(self):
+        return upload_within_limit(self.cleaned_data["file"], command=self.command)
+
+
+class PredictionUploadForm(SizeLimitedUploadForm):
+    """The upload on /datasets/: the importer's options, then the file (last, see SizeLimitedUploadForm)."""
 
     dataset = forms.CharField(max_length=100, validators=[dataset_name_validator], help_text="Created when missing.")
     images_root = forms.CharField(
@@ -64,15 +83,6 @@ class PredictionUploadForm(forms.Form):
     )
     # Last, so that the fields before it arrive even when the upload is cut off at the size limit.
     file = forms.FileField(help_text="CSV, JSON Lines or Ground Truth input; one row per image.")
-
-    def __init__(self, *args, upload_too_large: bool = False, **kwargs):
-        super().__init__(*args, **kwargs)
-        if upload_too_large:
-            # The upload handler dropped the file at the limit, so the field is empty: say why instead of "required".
-            self.fields["file"].error_messages = {**self.fields["file"].error_messages, "required": too_large_message()}
-
-    def clean_file(self):
-        return upload_within_limit(self.cleaned_data["file"], command="import_predictions")
 
     def clean(self):
         cleaned = super().clean()

@@ -599,9 +599,23 @@ def _zoomable(image: Image, data: bytes) -> ImageBytes:
     """Return what the zoom shows of the image's bytes, checked as far as needed; raise ImageProblem if no image."""
     file_format = imaging.image_header(data).format
     if file_format in RENDERED_FORMATS:
-        return ImageBytes(imaging.make_thumbnail(data, ZOOM_SIZE, quality=90), "image/webp")
+        return ImageBytes(_zoom_rendition(image, data), "image/webp")
     # Once its thumbnail was made the file has decoded: its header will do, where a full decode could cost a second
     # of CPU on every zoom.
     if not image.thumbnail or image.problem:
         imaging.open_image(data, target_size=(ZOOM_SIZE, ZOOM_SIZE))
     return ImageBytes(data, CONTENT_TYPES.get(file_format, "application/octet-stream"))
+
+
+def _zoom_rendition(image: Image, data: bytes) -> bytes:
+    """Return the cached WebP rendition of the image's bytes, making and caching it first if needed.
+
+    Made once per file rather than per zoom: decoding a large TIFF can cost a second and 200 MB each time.
+    Storage that refuses it leaves it uncached, as with thumbnails; raise ImageProblem if the bytes are no image.
+    """
+    key = storage.zoom_key(image.dataset_id, image.pk, data)
+    if (cached := storage.thumbnail_read(key)) is not None:
+        return cached
+    rendition = imaging.make_thumbnail(data, ZOOM_SIZE, quality=90)
+    storage.zoom_save(key, rendition)
+    return rendition

@@ -1,8 +1,9 @@
-"""Read images from a dataset's images root (a local directory or s3://bucket/prefix) and cache thumbnails."""
+"""Read images from a dataset's images root (a local directory or s3://bucket/prefix); cache thumbnails and zooms."""
 
 from __future__ import annotations
 
 import functools
+import hashlib
 import logging
 import os
 import posixpath
@@ -80,12 +81,22 @@ def thumbnail_key(dataset_id: int, image_id: int) -> str:
     return f"thumbnails/{dataset_id}/{image_id}.webp"
 
 
+def zoom_key(dataset_id: int, image_id: int, source: bytes) -> str:
+    """Return the key of the zoom rendition of the image's `source` bytes.
+
+    The key names the bytes, not just the image: a file replaced under the same path, or read from a changed images
+    root, gets a key of its own and never the rendition of the file it replaced.
+    """
+    digest = hashlib.blake2b(source, digest_size=16).hexdigest()
+    return f"zooms/{dataset_id}/{image_id}/{digest}.webp"
+
+
 # What local or S3 storage raises when it is full, refuses access or cannot be reached.
 STORAGE_ERRORS = (OSError, ClientError, BotoCoreError)
 
 
 def thumbnail_save(key: str, data: bytes) -> bool:
-    """Cache a thumbnail; False when storage refused it (the thumbnail is then simply not cached)."""
+    """Cache a thumbnail or zoom rendition; False when storage refused it (it is then simply not cached)."""
     try:
         if default_storage.exists(key):
             default_storage.delete(key)
@@ -96,8 +107,21 @@ def thumbnail_save(key: str, data: bytes) -> bool:
     return True
 
 
+def zoom_save(key: str, data: bytes) -> None:
+    """Cache a zoom rendition like `thumbnail_save`, and drop the image's renditions of files it no longer has."""
+    if not thumbnail_save(key, data):
+        return
+    folder, name = posixpath.split(key)
+    try:
+        for other in default_storage.listdir(folder)[1]:
+            if other != name:
+                default_storage.delete(posixpath.join(folder, other))
+    except STORAGE_ERRORS as exc:
+        log.warning("Could not drop the earlier zoom renditions beside %s: %s", key, exc)
+
+
 def thumbnail_read(key: str) -> bytes | None:
-    """Return a cached thumbnail; None when it is missing or storage cannot be read (it is made again)."""
+    """Return a cached thumbnail or zoom rendition; None when it is missing or storage cannot be read (made again)."""
     try:
         with default_storage.open(key, "rb") as f:
             return f.read()

@@ -5,7 +5,6 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
-from django.views.decorators.csrf import csrf_exempt, csrf_protect
 from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.catalog import selectors, services
@@ -13,24 +12,17 @@ from labelqa.catalog.classification import classification_start
 from labelqa.catalog.forms import ClassifyForm, PredictionUploadForm
 from labelqa.catalog.imports import import_job_create
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob
-from labelqa.catalog.uploads import SizeLimitedUploadHandler
+from labelqa.catalog.uploads import SizeLimitedUploadHandler, size_limited_upload
 from labelqa.permissions import admin_required, image_viewer_required
 
 
-@csrf_exempt  # only until the handler is set: _datasets checks CSRF itself (Django's documented pattern)
 @admin_required
-def datasets(request: HttpRequest) -> HttpResponse:
-    """List datasets and take uploads; the upload handler must be set before anything reads the request body."""
-    handler = SizeLimitedUploadHandler(request, settings.LABELQA_MAX_UPLOAD_BYTES)
-    request.upload_handlers = [handler]
-    return _datasets(request, handler)
-
-
-@csrf_protect
-def _datasets(request: HttpRequest, handler: SizeLimitedUploadHandler) -> HttpResponse:
+@size_limited_upload
+def datasets(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> HttpResponse:
+    """List datasets and take uploads of prediction files."""
     # Own ids: the classify form on the same page has a `dataset` field too.
     form = PredictionUploadForm(
-        request.POST or None, request.FILES or None, upload_too_large=handler.exceeded, auto_id="upload_%s"
+        request.POST or None, request.FILES or None, upload_too_large=upload_handler.exceeded, auto_id="upload_%s"
     )
     if request.method == "POST" and form.is_valid():
         upload = form.cleaned_data["file"]

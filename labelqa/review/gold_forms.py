@@ -1,14 +1,13 @@
 from django import forms
 
-from labelqa.catalog.forms import upload_within_limit
+from labelqa.catalog.forms import SizeLimitedUploadForm
 from labelqa.catalog.models import MAX_GOLD_RATE, Prediction
 
 
-class GoldUploadForm(forms.Form):
-    file = forms.FileField(help_text="CSV with the header image,truth: the image's path and its true label.")
+class GoldUploadForm(SizeLimitedUploadForm):
+    command = "import_gold"
 
-    def clean_file(self):
-        return upload_within_limit(self.cleaned_data["file"], command="import_gold")
+    file = forms.FileField(help_text="CSV with the header image,truth: the image's path and its true label.")
 
 
 class GoldRateForm(forms.Form):

@@ -10,6 +10,7 @@ from django.views.decorators.http import require_http_methods, require_POST
 from labelqa.catalog.models import Dataset
 from labelqa.catalog.picking import dataset_picked, url_with_dataset
 from labelqa.catalog.rows import RowsRejected
+from labelqa.catalog.uploads import SizeLimitedUploadHandler, size_limited_upload
 from labelqa.permissions import admin_required
 from labelqa.review.gold import gold_import, gold_mark, gold_rate_set, gold_unmark
 from labelqa.review.gold_forms import GoldMarkForm, GoldRateForm, GoldUploadForm
@@ -20,10 +21,11 @@ GOLD_SHOWN = 200
 
 @admin_required
 @require_http_methods(["GET", "POST"])
-def gold(request: HttpRequest) -> HttpResponse:
+@size_limited_upload
+def gold(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> HttpResponse:
     """List a dataset's gold items with how reviewers did on each; POST imports a CSV image,truth."""
     datasets, dataset = dataset_picked(request, request.POST.get("dataset") or request.GET.get("dataset"))
-    upload = GoldUploadForm(request.POST or None, request.FILES or None)
+    upload = GoldUploadForm(request.POST or None, request.FILES or None, upload_too_large=upload_handler.exceeded)
     errors: list[str] = []
     if request.method == "POST" and dataset is not None and upload.is_valid():
         try:

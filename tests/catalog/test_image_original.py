@@ -58,3 +58,48 @@ def test_a_tiff_original_is_served_as_a_webp_browsers_can_show(tmp_path, reviewe
     assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
     with PILImage.open(io.BytesIO(response.content)) as shown:
         assert (shown.format, shown.size) == ("WEBP", (2048, 1024))
+
+
+def zoom_url(image: Image) -> str:
+    return f"/datasets/images/{image.pk}/original/"
+
+
+def save_tiff(path, colour: str) -> None:
+    PILImage.new("RGB", (3000, 1500), colour).save(path, "TIFF", compression="tiff_deflate")
+
+
+@pytest.mark.django_db
+def test_a_tiff_rendition_is_made_once_and_then_served_from_storage(tmp_path, media_root, reviewer, monkeypatch):
+    from labelqa.catalog import imaging
+
+    save_tiff(tmp_path / "scan.tif", "blue")
+    predictions_import(dataset_name="scans", stream=io.BytesIO(b"scan.tif,Dog,90\n"), images_root=str(tmp_path))
+    client = Client()
+    client.force_login(reviewer)
+    first = client.get(zoom_url(Image.objects.get()))
+    cached = list((media_root / "zooms").rglob("*.webp"))
+    assert len(cached) == 1 and cached[0].read_bytes() == first.content
+    decoded = []
+    monkeypatch.setattr(imaging, "open_image", lambda data, **kwargs: decoded.append(len(data)))
+
+    second = client.get(zoom_url(Image.objects.get()))
+    assert (second.status_code, second["Content-Type"]) == (200, "image/webp")
+    assert second.content == first.content and decoded == [], "served from storage, not decoded again"
+
+
+@pytest.mark.django_db
+def test_a_tiff_replaced_by_a_reimport_is_not_zoomed_as_the_file_before(tmp_path, media_root, reviewer):
+    save_tiff(tmp_path / "scan.tif", "blue")
+    csv = b"scan.tif,Dog,90\n"
+    predictions_import(dataset_name="scans", stream=io.BytesIO(csv), images_root=str(tmp_path))
+    client = Client()
+    client.force_login(reviewer)
+    client.get(zoom_url(Image.objects.get()))
+    save_tiff(tmp_path / "scan.tif", "red")  # a new scan under the same path, imported again
+    predictions_import(dataset_name="scans", stream=io.BytesIO(csv), replace=True)
+
+    response = client.get(zoom_url(Image.objects.get()))
+    with PILImage.open(io.BytesIO(response.content)) as shown:
+        assert shown.convert("RGB").getpixel((10, 10))[0] > 200, "the new red scan, not the blue one"
+    cached = list((media_root / "zooms").rglob("*.webp"))
+    assert [path.read_bytes() for path in cached] == [response.content], "the old rendition is dropped"

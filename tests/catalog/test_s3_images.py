@@ -140,6 +140,40 @@ def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint,
     assert uploads["KeyCount"] == 0, "the upload is deleted from S3 once imported"
 
 
+def tiff(colour: str) -> bytes:
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (3000, 1500), colour).save(buffer, "TIFF", compression="tiff_deflate")
+    return buffer.getvalue()
+
+
+@pytest.mark.django_db
+def test_a_tiff_rendition_is_kept_in_s3_storage_once_per_file(s3, s3_endpoint, settings, reviewer):
+    s3.create_bucket(Bucket="media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "media", "endpoint_url": s3_endpoint, "default_acl": None},
+        },
+    }
+    s3.put_object(Bucket="photos", Key="scans/a.tif", Body=tiff("blue"))
+    predictions_import(dataset_name="scans", stream=io.BytesIO(b"a.tif,Dog,90\n"), images_root="s3://photos/scans")
+    client = Client()
+    client.force_login(reviewer)
+    url = f"/datasets/images/{Image.objects.get().pk}/original/"
+
+    def renditions() -> list[bytes]:
+        listed = s3.list_objects_v2(Bucket="media", Prefix="zooms/").get("Contents", [])
+        return [s3.get_object(Bucket="media", Key=o["Key"])["Body"].read() for o in listed]
+
+    first = client.get(url).content
+    assert renditions() == [first] and client.get(url).content == first
+    s3.put_object(Bucket="photos", Key="scans/a.tif", Body=tiff("red"))  # the object replaced under its key
+    changed = client.get(url).content
+    assert PILImage.open(io.BytesIO(changed)).convert("RGB").getpixel((10, 10))[0] > 200
+    assert renditions() == [changed], "the blue file's rendition is dropped"
+
+
 class _HalfBody(BaseHTTPRequestHandler):
     """Answer every GET with an object's headers and the first tenth of its body, then drop the connection."""
 
@@ -179,11 +213,10 @@ def test_an_object_whose_body_breaks_off_shows_the_placeholder(dropping_endpoint
     assert image.problem.startswith("cannot read s3://photos/a.jpg: ") and not image.unusable
 
 
-@pytest.mark.django_db
-def test_a_cached_thumbnail_is_made_again_and_served_while_thumbnail_storage_is_down(
-    settings, monkeypatch, tmp_path, reviewer
-):
-    down = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+@pytest.fixture
+def storage_down(settings, monkeypatch):
+    """Point the default storage (thumbnails, zooms) at an S3 endpoint where nothing listens."""
+    down = f"http://127.0.0.1:{free_port()}"
     use_endpoint(down, settings, monkeypatch)
     settings.STORAGES = {
         **settings.STORAGES,
@@ -196,6 +229,10 @@ def test_a_cached_thumbnail_is_made_again_and_served_while_thumbnail_storage_is_
             },
         },
     }
+
+
+@pytest.mark.django_db
+def test_a_cached_thumbnail_is_made_again_and_served_while_thumbnail_storage_is_down(storage_down, tmp_path, reviewer):
     (tmp_path / "a.jpg").write_bytes(jpeg("red"))
     predictions_import(dataset_name="local", stream=io.BytesIO(b"a.jpg,Dog,90\n"), images_root=str(tmp_path))
     image = Image.objects.get()
@@ -205,3 +242,14 @@ def test_a_cached_thumbnail_is_made_again_and_served_while_thumbnail_storage_is_
     response = client.get(f"/datasets/images/{image.pk}/thumbnail/")
     assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
     assert PILImage.open(io.BytesIO(response.content)).getpixel((10, 10))[0] > 200
+
+
+@pytest.mark.django_db
+def test_a_tiff_zoom_is_rendered_and_served_while_storage_is_down(storage_down, tmp_path, reviewer):
+    (tmp_path / "scan.tif").write_bytes(tiff("red"))
+    predictions_import(dataset_name="local", stream=io.BytesIO(b"scan.tif,Dog,90\n"), images_root=str(tmp_path))
+    client = Client()
+    client.force_login(reviewer)
+    response = client.get(f"/datasets/images/{Image.objects.get().pk}/original/")
+    assert (response.status_code, response["Content-Type"]) == (200, "image/webp")
+    assert PILImage.open(io.BytesIO(response.content)).convert("RGB").getpixel((10, 10))[0] > 200

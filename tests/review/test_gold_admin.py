@@ -3,6 +3,7 @@
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
+from django.test import Client
 from django.urls import reverse
 
 from labelqa.catalog.models import Prediction
@@ -97,6 +98,31 @@ def test_a_bad_upload_shows_its_lines_and_changes_nothing(admin_client, pets):
     assert response.status_code == 200 and 'id="gold-errors"' in page
     assert "line 3: image &#x27;missing.jpg&#x27; is not in dataset &#x27;pets&#x27;" in page
     assert GoldItem.objects.count() == 0
+
+
+def test_a_file_over_the_size_limit_is_refused_without_reading_it_whole(admin_client, pets, settings, spooled):
+    settings.LABELQA_MAX_UPLOAD_BYTES = 4096
+    big = GOOD + "images/dog-0002.jpg,Dog\n" * 10_000
+    upload = SimpleUploadedFile("gold.csv", big.encode(), content_type="text/csv")
+    page = admin_client.post(reverse("review:gold"), {"dataset": "pets", "file": upload}).content.decode()
+    assert "The file is larger than the upload limit of 4.0\xa0KB (LABELQA_MAX_UPLOAD_BYTES)" in page
+    assert "manage.py import_gold" in page and "This field is required" not in page
+    assert sum(spooled) <= 4096, "reading stopped at the limit"
+    assert GoldItem.objects.count() == 0
+
+
+def test_an_upload_without_the_csrf_token_is_refused(admin_user, pets):
+    client = Client(enforce_csrf_checks=True)  # the view sets its upload handler first, then checks CSRF itself
+    client.force_login(admin_user)
+    page = client.get(reverse("review:gold"), {"dataset": "pets"})
+
+    def post(**token):
+        upload = SimpleUploadedFile("gold.csv", GOOD.encode(), content_type="text/csv")
+        return client.post(reverse("review:gold"), {"dataset": "pets", "file": upload, **token})
+
+    assert post().status_code == 403 and GoldItem.objects.count() == 0
+    assert post(csrfmiddlewaretoken=page.cookies["csrftoken"].value).status_code == 302
+    assert GoldItem.objects.count() == 2
 
 
 def test_the_rate_form_sets_the_rate_and_refuses_one_out_of_range(admin_client, pets):
