@@ -63,7 +63,8 @@ PART_ROWS = 200_000
 PLAIN_FIELDS = {
     "image": rb"(?=[^,\n]{1,1000}[,\n])[A-Za-z0-9_][A-Za-z0-9_.+@=~ ()&-]*"
     rb"(?:/[A-Za-z0-9_+@=~ ()&-][A-Za-z0-9_.+@=~ ()&-]*)*(?<! )",
-    "label": rb"(?=[^,\n]{1,200}[,\n])(?!\.\.?[,\n])[!-+\--~](?:[^,\n\x00-\x1f\x7f]*[!-+\--~])?",
+    # No "." or ".." between slashes or at either end: a class page's address would lead elsewhere.
+    "label": rb"(?=[^,\n]{1,200}[,\n])(?!(?:[^,\n]*/)?\.\.?(?:/|[,\n]))[!-+\--~](?:[^,\n\x00-\x1f\x7f]*[!-+\--~])?",
     "conf": rb"(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)",
 }
 METADATA_FIELD = rb"[^,\n]*"

@@ -272,8 +272,8 @@ def check_prediction(raw_image: str, raw_label: str, raw_confidence: str) -> tup
         problems.append("label is empty")
     elif len(label) > MAX_LABEL_LENGTH:
         problems.append(f"label is longer than {MAX_LABEL_LENGTH} characters")
-    elif label in (".", ".."):
-        problems.append(f"label {label!r} cannot name a class: its page's address would be a folder's")
+    elif {".", ".."} & set(label.split("/")):
+        problems.append(f"label {label!r} cannot name a class: a '.' or '..' part makes its page's address a folder's")
     elif CONTROL_CHARACTER.search(label):
         problems.append(f"label {label!r} contains a control character (a line break, tab or the like)")
     try:

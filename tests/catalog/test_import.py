@@ -88,7 +88,16 @@ BAD_FILES = {
     "empty file": ("", ["the file holds no prediction rows"]),
     "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
     "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
-    "label dot": ("a.jpg,.,90\nb.jpg,..,90\n", ["line 1: label '.' cannot name a class", "line 2: label '..' cannot"]),
+    "label dot": (
+        "a.jpg,.,90\nb.jpg,..,90\nc.jpg,a/../b,90\nd.jpg,x/.,90\ne.jpg,./y,90\nf.jpg,v1.0/a..b,90\n",
+        [
+            "line 1: label '.' cannot name a class",
+            "line 2: label '..' cannot",
+            "line 3: label 'a/../b' cannot name a class: a '.' or '..' part",
+            "line 4: label 'x/.' cannot",
+            "line 5: label './y' cannot",
+        ],
+    ),
     "control character in label": (
         'a.jpg,"Cat\nDog",90\nb.jpg,Ca\x01t,90\n',
         ["line 1: label 'Cat\\nDog' contains a control character", "line 3: label 'Ca\\x01t' contains a control"],
@@ -104,6 +113,12 @@ BAD_FILES = {
         ["line 1: the header names 'note' more than once"],
     ),
 }
+
+
+@pytest.mark.django_db
+def test_a_label_may_hold_dots_within_its_parts(tmp_path):
+    call_command("import_predictions", str(write(tmp_path, "a.jpg,v1.0/a..b,90\nb.jpg,...,90\n")), "--dataset", "dots")
+    assert sorted(Prediction.objects.values_list("label", flat=True)) == ["...", "v1.0/a..b"]
 
 
 @pytest.mark.django_db
