@@ -105,7 +105,7 @@ def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
     table = calibration_for_dataset(ds, label=label, consensus=params["consensus"] or None, n_bins=params["bins"])
     title = f"{ds.name} · {label or 'all classes'} · {table['consensus']}"
     png = charts.reliability_png(table, title=title)
-    return _png_response(png, f"{ds.pk}-calibration-{label or 'all'}.png", download=params["download"])
+    return _png_response(png, f"{ds.name}-calibration-{label or 'all'}.png", download=params["download"])
 
 
 @require_GET
@@ -126,7 +126,7 @@ def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
         target_error=certified["target_error"],
         certified=certified["threshold"],
     )
-    return _png_response(png, f"{ds.pk}-threshold-{label}.png", download=bool(request.GET.get("download")))
+    return _png_response(png, f"{ds.name}-threshold-{label}.png", download=bool(request.GET.get("download")))
 
 
 @require_GET
