@@ -187,6 +187,9 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
 }
 # Tallies left stale while the broker was down are recomputed by this sweep (run `celery beat`, or a worker
 # with -B). 0 turns the schedule off.
+# Images a thumbnail task checks before it queues the rest: a million-image import then holds no worker for long
+# while uploads and aggregation wait.
+LABELQA_THUMBNAILS_PER_TASK = env.int("LABELQA_THUMBNAILS_PER_TASK", default=2000)
 LABELQA_TALLY_SWEEP_SECONDS = env.float("LABELQA_TALLY_SWEEP_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = (
     {

@@ -3,6 +3,7 @@
 import logging
 
 from celery import shared_task
+from django.conf import settings
 from django.core.cache import cache
 from django.db import DatabaseError
 from kombu.exceptions import OperationalError as BrokerUnreachable
@@ -106,10 +107,6 @@ def classify_run(run_id: int) -> None:
         classify_run.apply_async((run_id,), countdown=RUN_TURN_RETRY_SECONDS)
 
 
-# A slice per task, so that a million-image import does not hold a worker while uploads and aggregation wait.
-THUMBNAILS_PER_TASK = 2000
-
-
 # Thumbnails are a cache: a killed worker's task is redelivered and skips the images already done.
 @shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=(DatabaseError,), retry_backoff=True)
 def thumbnails_run(dataset_id: int, flagged_again: bool = False, after: int = 0) -> int:
@@ -118,7 +115,8 @@ def thumbnails_run(dataset_id: int, flagged_again: bool = False, after: int = 0)
     `flagged_again` checks the flagged images too. Without a broker (tasks run in-process) only the first slice is
     made here; the grid makes the rest on view.
     """
-    result = thumbnails_make(dataset_id=dataset_id, limit=THUMBNAILS_PER_TASK, flagged_again=flagged_again, after=after)
+    limit = settings.LABELQA_THUMBNAILS_PER_TASK
+    result = thumbnails_make(dataset_id=dataset_id, limit=limit, flagged_again=flagged_again, after=after)
     if result.more and not thumbnails_run.app.conf.task_always_eager:
         enqueue(
             thumbnails_run,

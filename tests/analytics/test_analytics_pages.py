@@ -1,12 +1,15 @@
 """The analytics pages: roles, the class table's sorting and links, the class page, the chart endpoints."""
 
 import io
+import json
 
 import pytest
+from django.core.management import call_command
 from django.urls import reverse
 from PIL import Image as PILImage
 
 from labelqa.catalog.models import Prediction
+from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Vote
 from labelqa.review.services import batch_lease, votes_submit
 from tests.conftest import PASSWORD
@@ -230,3 +233,39 @@ def test_the_index_says_how_many_predictions_fall_outside_the_bucket_edges(scien
     assert "3 predictions with a confidence outside 80–100% are not in this report" in html
     html = scientist_client.get(reverse("analytics:index"), {"dataset": "low", "edges": "0,50,100"}).content.decode()
     assert 'id="outside-edges"' not in html
+
+
+@pytest.fixture
+def one_in_three_wrong(db, tmp_path):
+    """Cat at 96, 97, 98: two confirmed, one disconfirmed. The top bucket passes at ratio 0.5, fails at 0.1."""
+    rows = "image,label,confidence\nc1.jpg,Cat,96\nc2.jpg,Cat,97\nc3.jpg,Cat,98\n"
+    predictions_import(dataset_name="cats", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path))
+    votes = tmp_path / "votes.csv"
+    votes.write_text(
+        "image,reviewer,verdict\nc1.jpg,r1,confirm\nc2.jpg,r1,confirm\nc3.jpg,r1,disconfirm\nc3.jpg,r2,confirm\n"
+        "c3.jpg,r3,disconfirm\n"
+    )
+    call_command("import_votes", str(votes), "--dataset", "cats")
+
+
+def test_the_report_download_follows_the_error_ratio_and_consensus_asked_for(scientist_client, one_in_three_wrong):
+    def cat(**query):
+        response = scientist_client.get(reverse("analytics:report", args=["cats", "json"]), query)
+        report = response.json()
+        return report["max_error_ratio"], report["consensus"], report["classes"][0]["threshold"]
+
+    # c3 has one confirm and two disconfirms: split under unanimous, disconfirmed under majority; either way the top
+    # bucket holds 1 incorrect per 2 correct.
+    assert cat() == (0.1, "unanimous", 100)
+    assert cat(max_error_ratio="0.5") == (0.5, "unanimous", 80)
+    assert cat(consensus="majority", max_error_ratio="0.5") == (0.5, "majority", 80)
+
+
+def test_the_labels_download_follows_the_consensus_asked_for(scientist_client, one_in_three_wrong):
+    def status_of_c3(**query):
+        response = scientist_client.get(reverse("analytics:labels", args=["cats", "jsonl"]), query)
+        rows = [json.loads(line) for line in b"".join(response.streaming_content).decode().splitlines()]
+        return {row["image"]: row["status"] for row in rows}["c3.jpg"]
+
+    assert status_of_c3() == "split"
+    assert status_of_c3(consensus="majority") == "disconfirmed"

@@ -107,6 +107,7 @@ def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     rows = list(csv.DictReader(io.StringIO(export("export_labels", "--dataset", "zoo", "--format", "csv"))))
     assert list(rows[0]) == ["image", "label", "confidence", "status", "confirms", "disconfirms", "corrected_label"]
     assert {r["corrected_label"] for r in rows} == {""}  # no correction pass has run
+    assert [r["image"] for r in rows] == sorted(r["image"] for r in rows), "one row per image, in image order"
     status = {r["image"]: (r["status"], r["confirms"], r["disconfirms"]) for r in rows}
     assert status == {
         "c1.jpg": ("confirmed", "1", "0"),

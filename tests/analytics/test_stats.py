@@ -244,6 +244,13 @@ def test_certified_threshold_never_starts_below_the_lowest_review():
     assert result["coverage"] == pytest.approx(30 / 130)
 
 
+def test_certified_threshold_is_the_lowest_of_several_qualifying_confidences():
+    # 40 clean reviews at 90.0 .. 93.9: every t up to 91.1 keeps 29 or more of them and qualifies.
+    result = certified_threshold(clean_reviews(40), NINE_TO_ONE)
+    assert result["threshold"] == 90
+    assert (result["reviewed"], result["coverage"]) == (40, 1.0)
+
+
 def test_certified_threshold_honours_min_reviewed():
     result = certified_threshold(clean_reviews(40), NINE_TO_ONE, min_reviewed=50)
     assert result["insufficient_evidence"] is True

@@ -40,7 +40,8 @@ VIEWPORT = {"width": 1400, "height": 900}
 def browser():
     sync_api = pytest.importorskip("playwright.sync_api")
     if not os.access(CHROMIUM, os.X_OK):
-        pytest.skip(f"no Chromium at {CHROMIUM} (run `make system-deps`)")
+        # In CI a missing browser must fail the run, not turn every browser test into a quiet skip.
+        (pytest.fail if os.environ.get("CI") else pytest.skip)(f"no Chromium at {CHROMIUM} (run `make system-deps`)")
     playwright = sync_api.sync_playwright().start()
     try:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)

@@ -117,6 +117,20 @@ def test_a_percent_sign_puts_the_file_on_the_percent_scale_even_with_every_value
 
 
 @pytest.mark.django_db
+def test_auto_reads_fractions_while_no_value_exceeds_1(tmp_path):
+    """DESIGN.md: percent only when a value exceeds 1, so a file whose top confidence is exactly 1 holds fractions."""
+    call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,1\nb.jpg,Dog,0.5\n", "p.csv")), "--dataset", "f")
+    assert dict(Prediction.objects.values_list("image__path", "confidence")) == {"a.jpg": 100.0, "b.jpg": 50.0}
+    call_command(
+        "import_predictions", str(write(tmp_path, "c.jpg,Dog,1.5\nd.jpg,Dog,0.5\n", "q.csv")), "--dataset", "g"
+    )
+    assert dict(Prediction.objects.filter(dataset__name="g").values_list("image__path", "confidence")) == {
+        "c.jpg": 1.5,
+        "d.jpg": 0.5,
+    }
+
+
+@pytest.mark.django_db
 def test_fractions_become_the_percent_they_name_not_a_hair_below_it(tmp_path):
     # In binary 0.29 * 100 is 28.999999999999996: a bucket edge at 29 or --min-confidence 29 would leave it out.
     text = "a.jpg,Fox,0.29\nb.jpg,Fox,0.57\nc.jpg,Fox,0.07\nd.jpg,Fox,0.28\n"

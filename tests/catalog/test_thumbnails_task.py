@@ -181,6 +181,19 @@ def test_a_worker_process_makes_the_thumbnails_after_an_import(folder, media_roo
     assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
 
 
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_checks_a_large_dataset_one_slice_per_task_until_every_image_is_done(folder, media_root, start_worker):
+    worker = start_worker(LABELQA_THUMBNAILS_PER_TASK="2")  # six images: three tasks, each queueing the next
+    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
+    wait_until(
+        lambda: not Image.objects.filter(thumbnail="", problem="").exists(),
+        timeout=60,
+        what="the thumbnails of every slice",
+        process=worker,
+    )
+    assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
+
+
 @pytest.mark.django_db
 def test_a_dataset_without_an_images_root_flags_its_images_instead_of_reading_the_working_directory(
     media_root, monkeypatch

@@ -164,3 +164,16 @@ def test_reloading_a_released_grid_renews_it_and_releases_the_oldest_other(pets,
     assert client.get(f"/review/batch/{cat.batch_id}/").status_code == 200
     assert live(cat) and not live(fox) and live(dog) and live(owl)
     assert batch_lease(reviewer=reviewer2, dataset=pets, label="Fox").batch_id == fox.batch_id
+
+
+@pytest.mark.django_db
+def test_a_batch_the_reviewer_submitted_never_comes_back_once_its_lease_time_is_over(pets, reviewer):
+    pets.reviews_per_item = 2
+    pets.save()
+    seen = []
+    while (lease := batch_lease(reviewer=reviewer, dataset=pets)) is not None:
+        assert lease.batch_id not in seen
+        seen.append(lease.batch_id)
+        votes_submit(reviewer=reviewer, batch_id=lease.batch_id, token=str(lease.token), confirmed_ids=set())
+        expire(lease)  # submitted long ago: only the submission keeps the batch from them now
+    assert len(seen) == 5
