@@ -47,7 +47,8 @@ def next_batch(request: HttpRequest) -> HttpResponse:
     if lease is None:
         waiting = selectors.batches_on_others_grids(request.user, dataset=dataset, label=label, now=timezone.now())
         retry = reverse("review:next") + (f"?{urlencode(queue)}" if queue else "")
-        context = {"dataset": dataset, "label": label, "waiting": waiting, "retry": retry}
+        last = selectors.last_submitted_batch(request.user)
+        context = {"dataset": dataset, "label": label, "waiting": waiting, "retry": retry, "last_batch": last}
         return render(request, "review/empty.html", context)
     if queue:
         queues = request.session.get(BATCH_QUEUES, {})

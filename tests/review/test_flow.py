@@ -123,6 +123,9 @@ def test_a_queue_whose_batches_are_on_other_reviewers_grids_says_so_rather_than_
     lease = re.search(r'name="lease" value="([^"]+)"', first.get(held[0]).content.decode()).group(1)
     first.post(held[0], {"csrfmiddlewaretoken": first.cookies["csrftoken"].value, "lease": lease, "confirm": []})
     assert "All done" in second.get("/review/next/?dataset=pets&label=Cat").content.decode()
+    # The holder's end of the queue says their last batch is saved and leads back to it.
+    assert "All done" in (end := first.get("/review/next/?dataset=pets&label=Cat").content.decode())
+    assert f'Your last batch, Cat in pets, is saved: <a href="{held[0]}">change its answers</a>' in end
 
 
 @pytest.mark.django_db
