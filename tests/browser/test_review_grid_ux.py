@@ -9,6 +9,7 @@ import pytest
 
 from labelqa.catalog.models import Dataset
 from labelqa.catalog.services import predictions_import
+from labelqa.review.models import Vote
 from tests.browser.conftest import ARTIFACTS, _draw, login
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -128,3 +129,81 @@ def test_on_a_phone_the_grid_scrolls_but_submit_stays_in_reach(page, live_server
     last = page.locator(".tile").last.bounding_box()
     bar = page.locator(".actions").bounding_box()
     assert last["y"] + last["height"] <= bar["y"] + 1, (last, bar)
+
+
+def checked(page) -> list[bool]:
+    return page.eval_on_selector_all("input[name=confirm]", "els => els.map((e) => e.checked)")
+
+
+def saved_grids(page) -> dict:
+    return page.evaluate("() => JSON.parse(sessionStorage.getItem('labelqa.review.grids') || '{}')")
+
+
+def test_answers_survive_a_submit_that_fails(page, live_server, pets_images, reviewer):
+    """The server is down when the reviewer presses Enter: the browser shows its error page, and the grid they come
+    back to still has the two images they un-checked. Once a submit gets through, the tab forgets them."""
+    login(page, live_server, reviewer.username)
+    first = open_grid(page, live_server)
+    grid_url = page.url
+    token = page.get_attribute("input[name=lease]", "value")
+    ids = page.eval_on_selector_all("input[name=confirm]", "els => els.map((e) => e.value)")
+    page.keyboard.press("2")
+    page.keyboard.press("5")
+    assert [i for i, c in enumerate(checked(page)) if not c] == [1, 4]
+
+    page.route(BATCH_URL, lambda route: route.abort() if route.request.method == "POST" else route.continue_())
+    with page.expect_event("requestfailed") as failed:  # as it does with the server down
+        page.keyboard.press("Enter")
+    assert failed.value.method == "POST"
+    page.unroute(BATCH_URL)
+    assert not Vote.objects.filter(lease__batch_id=first).exists()
+
+    page.goto(grid_url)
+    assert [i for i, c in enumerate(checked(page)) if not c] == [1, 4]
+    tally = page.locator("#tally").inner_text()
+    assert tally == f"Restored your unsaved answers: 2 of {len(ids)} marked as not fitting"
+    page.reload()  # as often as it takes
+    assert [i for i, c in enumerate(checked(page)) if not c] == [1, 4]
+
+    # Toggled back to all confirmed, there is nothing to keep.
+    page.keyboard.press("2")
+    page.keyboard.press("5")
+    assert token not in saved_grids(page)
+    page.keyboard.press("5")
+    assert saved_grids(page)[token]["off"] == [ids[4]]
+
+    # This time the submit gets through: the votes are the restored answers, and the next grid forgets them.
+    page.keyboard.press("2")
+    with page.expect_navigation(url=BATCH_URL):
+        page.keyboard.press("Enter")
+    assert int(BATCH_URL.search(page.url).group(1)) != first
+    votes = dict(Vote.objects.filter(lease__batch_id=first, reviewer=reviewer).values_list("prediction_id", "confirm"))
+    assert sorted(str(pid) for pid, ok in votes.items() if not ok) == sorted([ids[1], ids[4]])
+    assert token not in saved_grids(page)
+
+    # Answers left in the tab for a batch the server has since recorded (say, saved from another tab) never
+    # override the server's: the batch opened again shows its recorded votes.
+    page.evaluate(
+        """([token, ids]) => sessionStorage.setItem('labelqa.review.grids', JSON.stringify(
+             {[token]: {revise: false, base: [], off: ids, t: Date.now()}}))""",
+        [token, ids[:3]],
+    )
+    page.goto(grid_url)
+    assert page.locator("#revising").is_visible()
+    assert [i for i, c in enumerate(checked(page)) if not c] == [1, 4]
+    assert "Restored" not in page.locator("#tally").inner_text()
+    assert token not in saved_grids(page)
+
+
+def test_the_last_submit_forgets_its_answers_too(page, live_server, full_batch, reviewer):
+    """After the last batch the queue-empty page, not a grid, comes up: it forgets that grid's answers."""
+    login(page, live_server, reviewer.username)
+    open_grid(page, live_server)
+    token = page.get_attribute("input[name=lease]", "value")
+    page.keyboard.press("3")
+    assert token in saved_grids(page)
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#queue-empty").is_visible()
+    page.wait_for_load_state()
+    assert saved_grids(page) == {}
