@@ -154,6 +154,11 @@
       if (!submitting) form.requestSubmit();
       return;
     }
+    if (key === "b") {  // back to the previous batch, to change its answers (this grid's are kept meanwhile)
+      const previous = document.getElementById("previous-batch");
+      if (previous) { e.preventDefault(); previous.click(); }
+      return;
+    }
     if (key === "z") { e.preventDefault(); showZoom(i >= 0 ? i : 0); return; }
     if (key === "x") { e.preventDefault(); votable.forEach(toggle); update(); return; }
     const moves = { ArrowLeft: -1, ArrowRight: 1, ArrowUp: -columns(), ArrowDown: columns() };

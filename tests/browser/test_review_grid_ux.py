@@ -207,3 +207,31 @@ def test_the_last_submit_forgets_its_answers_too(page, live_server, full_batch, 
     assert page.locator("#queue-empty").is_visible()
     page.wait_for_load_state()
     assert saved_grids(page) == {}
+
+
+def test_b_goes_back_to_the_previous_batch(page, live_server, pets_images, reviewer):
+    login(page, live_server, reviewer.username)
+    first = open_grid(page, live_server)
+    assert page.locator("#previous-batch").count() == 0
+    page.keyboard.press("b")  # nothing to go back to: nothing happens
+    assert int(BATCH_URL.search(page.url).group(1)) == first
+    page.keyboard.press("2")
+    with page.expect_navigation(url=BATCH_URL):
+        page.keyboard.press("Enter")
+    second = int(BATCH_URL.search(page.url).group(1))
+    assert second != first
+    page.keyboard.press("?")
+    assert "back to the previous batch" in page.locator("#keymap").inner_text()
+    page.keyboard.press("Escape")
+
+    # Un-checked on this grid, then B: the previous batch, with its answers, to change them.
+    page.keyboard.press("3")
+    with page.expect_navigation(url=re.compile(rf"/review/batch/{first}/$")):
+        page.keyboard.press("B")
+    assert page.locator("#revising").is_visible()
+    assert [i for i, c in enumerate(checked(page)) if not c] == [1]
+
+    # Back to the next batch: the grid left open comes back with its answer.
+    with page.expect_navigation(url=re.compile(rf"/review/batch/{second}/$")):
+        page.get_by_role("link", name="back to the next batch").click()
+    assert [i for i, c in enumerate(checked(page)) if not c] == [2]
