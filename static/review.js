@@ -1,8 +1,47 @@
-// Keyboard-first review grid. The page works without this file: it only adds shortcuts and zoom.
+// Keyboard-first review grid. The page works without this file: it only adds shortcuts, zoom, and answers that
+// survive a failed submit.
 (function () {
   "use strict";
+
+  // Answers not yet saved live in this tab's sessionStorage, per lease token, from the first toggle until the server
+  // has them: a submit that fails (server down, network gone) shows the browser's error page, and the grid it leads
+  // back to (Back, reload, /review/next/ handing the same open lease back) gets its un-checked boxes again.
+  // A record holds the boxes as the server rendered them (`base`, and whether it was a revision): it is restored only
+  // onto the same page, so once the server has recorded votes for the lease (it then renders the batch for revision,
+  // with its votes) the server's answers win. It is removed when the answers return to the server's, and when a page
+  // loads whose referrer is the grid that was just submitted: a submit reaches the next page only through the
+  // server's redirect, which keeps the submitting grid as the referrer.
+  const GRIDS = "labelqa.review.grids";
+  const SENT = "labelqa.review.sent";
+  const KEPT = 20;  // grids remembered per tab; a reviewer holds at most three open ones
+  const storage = {
+    read(key, fallback) {
+      try { return JSON.parse(window.sessionStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
+    },
+    write(key, value) {
+      try {
+        if (value === null) window.sessionStorage.removeItem(key);
+        else window.sessionStorage.setItem(key, JSON.stringify(value));
+      } catch (e) { /* storage off or full: the grid still works, it only forgets on a failed submit */ }
+    },
+  };
+  function forget(token) {
+    const grids = storage.read(GRIDS, {});
+    if (token in grids) { delete grids[token]; storage.write(GRIDS, grids); }
+  }
+  function referrerPath() {
+    try { return document.referrer ? new URL(document.referrer).pathname : ""; } catch (e) { return ""; }
+  }
+  // The page after a submit: when it came from the grid that was submitted, that grid's answers are on the server.
+  function settleSent(token) {
+    const sent = storage.read(SENT, null);
+    if (!sent) return;
+    if (sent.token !== token && sent.path === referrerPath()) forget(sent.token);
+    storage.write(SENT, null);
+  }
+
   const form = document.getElementById("batch-form");
-  if (!form) return;
+  if (!form) { settleSent(null); return; }
   const KEYS = "1234567890qwertyuiopasdfg";
   const tiles = Array.from(form.querySelectorAll(".tile"));
   const boxes = tiles.map((t) => t.querySelector("input[type=checkbox]"));
@@ -29,9 +68,41 @@
   // Images that cannot be shown have a disabled box: no vote is taken on them.
   const votable = boxes.filter((b) => !b.disabled);
 
+  const token = form.elements.lease.value;
+  const revising = Boolean(form.elements.revise);
+  const unchecked = (checkedOf) => votable.filter((b) => !checkedOf(b)).map((b) => b.value).sort();
+  const base = unchecked((b) => b.defaultChecked);  // as the server rendered them
+  const same = (a, b) => a.length === b.length && a.every((v, i) => v === b[i]);
+
+  function save() {
+    const off = unchecked((b) => b.checked);
+    const grids = storage.read(GRIDS, {});
+    if (same(off, base)) {
+      delete grids[token];
+    } else {
+      grids[token] = { revise: revising, base: base, off: off, t: Date.now() };
+      const old = Object.keys(grids).sort((a, b) => grids[b].t - grids[a].t).slice(KEPT);
+      old.forEach((t) => { delete grids[t]; });
+    }
+    storage.write(GRIDS, grids);
+  }
+
+  // Answers this tab had for this grid and could not save; restored only onto the page they were given on.
+  function restore() {
+    const saved = storage.read(GRIDS, {})[token];
+    if (!saved) return false;
+    if (saved.revise !== revising || !same(saved.base, base) || !Array.isArray(saved.off)) {
+      forget(token);
+      return false;
+    }
+    votable.forEach((b) => { b.checked = saved.off.indexOf(b.value) < 0; });
+    return !same(unchecked((b) => b.checked), base);
+  }
+
   function update() {
     const off = votable.filter((b) => !b.checked).length;
     tally.textContent = off ? off + " of " + votable.length + " marked as not fitting" : "All " + votable.length + " confirmed";
+    save();
   }
 
   function toggle(box) {
@@ -58,7 +129,17 @@
   }
 
   form.addEventListener("change", update);
-  form.addEventListener("submit", () => { submitting = true; });
+  form.addEventListener("submit", () => {
+    submitting = true;
+    storage.write(SENT, { token: token, path: window.location.pathname });
+  });
+  // Back from the browser's error page after a failed submit, the page may come out of the back/forward cache as it
+  // was: it can be submitted again, and its answers are not yet saved.
+  window.addEventListener("pageshow", (e) => {
+    if (!e.persisted) return;
+    submitting = false;
+    if (storage.read(SENT, {}).token === token) storage.write(SENT, null);
+  });
 
   document.addEventListener("keydown", (e) => {
     if (e.ctrlKey || e.metaKey || e.altKey) return;
@@ -71,6 +152,11 @@
       if (i < 0 && document.activeElement && document.activeElement !== document.body) return;
       e.preventDefault();
       if (!submitting) form.requestSubmit();
+      return;
+    }
+    if (key === "b") {  // back to the previous batch, to change its answers (this grid's are kept meanwhile)
+      const previous = document.getElementById("previous-batch");
+      if (previous) { e.preventDefault(); previous.click(); }
       return;
     }
     if (key === "z") { e.preventDefault(); showZoom(i >= 0 ? i : 0); return; }
@@ -105,6 +191,9 @@
   zoom.addEventListener("click", (e) => { if (e.target === zoom || e.target === zoomImg) zoom.close(); });
   form.querySelector("[data-action=help]").addEventListener("click", () => keymap.showModal());
 
+  settleSent(token);
+  const restored = restore();
   if (votable.length) votable[0].focus({ preventScroll: true });
   update();
+  if (restored) tally.textContent = "Restored your unsaved answers: " + tally.textContent;
 })();

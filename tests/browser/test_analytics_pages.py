@@ -1,8 +1,11 @@
 """The analytics table and a class page in a real browser: sorting in place, the class link, the charts."""
 
+import io
+
 import pytest
 
 from labelqa.catalog.models import Prediction
+from labelqa.catalog.services import predictions_import
 from labelqa.review.services import batch_lease, votes_submit
 from tests.browser.conftest import ARTIFACTS, login
 
@@ -46,3 +49,49 @@ def test_a_scientist_sorts_the_table_and_opens_a_class_page(page, live_server, p
     )
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "analytics-class-page.png"), full_page=True)
+
+
+LONG_LABEL = ("Eastern gray squirrel, Sciurus carolinensis, perched on a branch in a park " * 3)[:200].strip()
+
+
+def test_a_long_class_name_does_not_widen_the_table(page, live_server, pets, scientist):
+    """Model label files hold 200-character names: one of them made the table some 4,000 px wide."""
+    lines = [f'images/sq-{i:02d}.jpg,"{LONG_LABEL}",{90 + i / 10:.1f}' for i in range(3)]
+    predictions_import(
+        dataset_name="pets", stream=io.BytesIO(("\n".join(lines) + "\n").encode()), images_root=pets.images_root
+    )
+    page.set_viewport_size({"width": 1280, "height": 800})
+    login(page, live_server, scientist.username)
+    page.goto(f"{live_server.url}/analytics/?dataset=pets")
+    link = page.locator("#report-table tr.class-row a", has_text="Eastern gray squirrel")
+    assert link.get_attribute("title") == LONG_LABEL
+    assert link.inner_text() == LONG_LABEL  # cut on screen only
+    assert link.evaluate("e => e.scrollWidth > e.clientWidth"), "the name is cut"
+    assert link.evaluate("e => getComputedStyle(e).textOverflow") == "ellipsis"
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / "analytics-long-label.png"), full_page=True)
+
+    # The name column stays narrow (16rem and the padding), so the long name widens the table by at most that much.
+    # (With the four default buckets of three columns each, the table is wider than 1280 px whatever the names, and
+    # scrolls in its frame; the page itself does not scroll sideways.)
+    cell = link.evaluate("e => e.closest('td').getBoundingClientRect().width")
+    assert cell <= 16 * 16 + 20, cell
+    widths = page.evaluate(
+        """() => {
+          const table = document.getElementById('report-table');
+          const row = Array.from(table.querySelectorAll('tr.class-row')).find((r) => r.innerText.includes('squirrel'));
+          const wide = table.getBoundingClientRect().width;
+          const next = row.nextSibling;
+          row.remove();
+          const narrow = table.getBoundingClientRect().width;
+          next.before(row);
+          return {wide, narrow};
+        }"""
+    )
+    assert widths["wide"] - widths["narrow"] <= 16 * 16, widths
+    assert page.evaluate("document.documentElement.scrollWidth") <= 1280
+
+    # Still the link to the class page.
+    with page.expect_navigation():
+        link.click()
+    assert page.locator("h1").inner_text().startswith("Class Eastern gray squirrel")
