@@ -3,7 +3,8 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from labelqa.catalog.classification import classification_start
+from labelqa.catalog.classification import RunRefused, classification_start
+from labelqa.catalog.management.arguments import positive_int
 from labelqa.catalog.models import ClassificationRun
 
 
@@ -16,8 +17,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True)
         parser.add_argument("--images", required=True, help="Directory or s3://bucket/prefix of the images.")
-        parser.add_argument("--model", help="efficientnet-lite0 (default) or a TorchScript file with labels beside it.")
-        parser.add_argument("--batch-size", type=int, help="Images per forward pass (default: automatic).")
+        parser.add_argument(
+            "--model",
+            help="efficientnet-lite0 or a TorchScript file on this machine with its labels beside it "
+            "(default: LABELQA_MODEL, itself efficientnet-lite0 unless set).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            metavar="N",
+            help="Images per forward pass, 1 or more (default: automatic).",
+        )
         parser.add_argument("--no-wait", action="store_true", help="Queue the run and return at once.")
 
     def handle(self, *args, **options):
@@ -29,8 +39,8 @@ class Command(BaseCommand):
                 model=options["model"],
                 batch_size=options["batch_size"],
             )
-        except ValueError as exc:
-            raise CommandError(str(exc))
+        except RunRefused as exc:
+            raise CommandError(f"{exc}; nothing was started")
         if settings.CELERY_TASK_ALWAYS_EAGER or not options["no_wait"]:
             run = self._wait(run.pk)
         else:
