@@ -122,7 +122,8 @@ def _classify(run: ClassificationRun) -> None:
     run.total = len(listing.paths) + len(listing.refused)
     run.done = run.total - len(todo)
     run.flagged = len(listing.refused) + unusable
-    run.save(update_fields=["total", "done", "flagged"])
+    run.classified_earlier = len(listing.paths) - len(todo) - unusable
+    run.save(update_fields=["total", "done", "flagged", "classified_earlier"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
         results = classifier.classify(todo, read_bytes=functools.partial(read_image_under, run.source))

@@ -2,6 +2,7 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
 from labelqa.catalog.classification import RunRefused, classification_start
 from labelqa.catalog.management.arguments import positive_int
@@ -41,15 +42,19 @@ class Command(BaseCommand):
             )
         except RunRefused as exc:
             raise CommandError(f"{exc}; nothing was started")
-        if settings.CELERY_TASK_ALWAYS_EAGER or not options["no_wait"]:
-            run = self._wait(run.pk)
-        else:
-            self.stdout.write(f"Queued run {run.pk} on the gpu queue")
+        if options["no_wait"] and not settings.CELERY_TASK_ALWAYS_EAGER:
+            page = reverse("catalog:run", args=[run.pk])
+            self.stdout.write(f"Queued run {run.pk} on the gpu queue; its progress: {page}")
             return
+        run = self._wait(run.pk)
         if run.status == ClassificationRun.Status.FAILED:
             raise CommandError(f"run {run.pk} failed: {run.error}")
-        flagged = f", {run.flagged} flagged as unreadable" if run.flagged else ""
-        self.stdout.write(f"Classified {run.done} images into {run.dataset.name!r}{flagged}")
+        outcome = [f"{run.classified} classified"]
+        if run.flagged:
+            outcome.append(f"{run.flagged} flagged as unreadable")
+        if run.classified_earlier:
+            outcome.append(f"{run.classified_earlier} already done")
+        self.stdout.write(f"Run {run.pk} on {run.dataset.name!r}: {', '.join(outcome)}")
 
     def _wait(self, run_id: int) -> ClassificationRun:
         last = None
