@@ -14,4 +14,4 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
         render = labels_csv if options["format"] == "csv" else labels_jsonl
-        write_output(self, "".join(render(dataset, consensus=options["consensus"])), options["out"])
+        write_output(self, render(dataset, consensus=options["consensus"]), options["out"])

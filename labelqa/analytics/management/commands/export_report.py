@@ -36,4 +36,4 @@ class Command(BaseCommand):
             consensus=form.cleaned_data["consensus"] or None,
         )
         text = json.dumps(report, indent=2) + "\n" if options["format"] == "json" else report_to_csv(report)
-        write_output(self, text, options["out"])
+        write_output(self, [text], options["out"])
