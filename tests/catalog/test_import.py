@@ -6,6 +6,7 @@ import math
 import pytest
 from django.core.management import CommandError, call_command
 
+from labelqa.catalog.management.commands.import_predictions import Command
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import predictions_import
@@ -188,11 +189,36 @@ def test_a_quoted_label_spanning_lines_keeps_later_line_numbers_right(tmp_path):
     [
         (["--dataset", "team/pets"], "dataset name 'team/pets': A dataset name may not contain a slash"),
         (["--dataset", ".."], "dataset name '..': A dataset name may not contain a slash"),
-        (["--dataset", "d", "--batch-size", "30"], "dataset 'd': batch_size: Ensure this value is less than or equal"),
-        (["--dataset", "d", "--reviews-per-item", "0"], "dataset 'd': reviews_per_item: Ensure this value is greater"),
     ],
 )
 def test_a_dataset_it_cannot_have_is_refused_in_one_line(tmp_path, options, problem):
     with pytest.raises(CommandError, match="nothing was imported: " + problem):
         call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), *options)
     assert counts() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        (["--batch-size", "30"], "argument --batch-size: Ensure this value is less than or equal to 25."),
+        (["--batch-size", "many"], "argument --batch-size: “many” value must be an integer."),
+        (["--reviews-per-item", "0"], "argument --reviews-per-item: Ensure this value is greater than or equal to 1."),
+    ],
+)
+def test_a_dataset_setting_out_of_range_is_refused_naming_its_flag(tmp_path, option, problem):
+    with pytest.raises(CommandError) as refused:
+        call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "d", *option)
+    assert str(refused.value).endswith(problem)
+    assert counts() == (0, 0, 0, 0)
+
+
+def test_the_help_says_what_an_omitted_setting_means_and_what_the_confidence_scales_are():
+    help_text = " ".join(Command().create_parser("manage.py", "import_predictions").format_help().split())
+    assert "Images per review batch, 1–25 (a new dataset: 25; an existing one keeps its own)." in help_text
+    assert "Distinct reviewers per batch, 1–25 (a new dataset: 1; an existing one keeps its own)." in help_text
+    assert (
+        "--confidence-scale {auto,percent,fraction} percent: confidences are 0–100; fraction: 0–1, turned into "
+        "percent; auto (the default): percent when any confidence in the file exceeds 1 or has a % sign, else "
+        "fraction." in help_text
+    )

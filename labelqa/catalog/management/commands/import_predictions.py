@@ -4,6 +4,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
 
+from labelqa.catalog.management.arguments import model_field_value
+from labelqa.catalog.models import Dataset
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -30,10 +32,27 @@ class Command(BaseCommand):
             help="Directory or s3://bucket/prefix that image paths are relative to (default: the dataset's root, "
             "or the CSV's directory for a new dataset; for a Ground Truth file, the dataset's s3:// root).",
         )
-        parser.add_argument("--confidence-scale", choices=CONFIDENCE_SCALES, default="auto")
+        parser.add_argument(
+            "--confidence-scale",
+            choices=CONFIDENCE_SCALES,
+            default="auto",
+            help="percent: confidences are 0–100; fraction: 0–1, turned into percent; auto (the default): percent "
+            "when any confidence in the file exceeds 1 or has a %% sign, else fraction.",
+        )
         parser.add_argument("--min-confidence", type=float, metavar="PCT", help="Skip rows below this percent.")
-        parser.add_argument("--batch-size", type=int, help="Images per review batch, 1–25 (default 25).")
-        parser.add_argument("--reviews-per-item", type=int, help="Distinct reviewers per batch (default 1).")
+        # Typed by the dataset's own fields, so that argparse names the flag of a value out of range.
+        parser.add_argument(
+            "--batch-size",
+            type=model_field_value(Dataset, "batch_size"),
+            metavar="N",
+            help="Images per review batch, 1–25 (a new dataset: 25; an existing one keeps its own).",
+        )
+        parser.add_argument(
+            "--reviews-per-item",
+            type=model_field_value(Dataset, "reviews_per_item"),
+            metavar="N",
+            help="Distinct reviewers per batch, 1–25 (a new dataset: 1; an existing one keeps its own).",
+        )
         parser.add_argument("--model-name", default="", help="Name of the model that made the predictions.")
         parser.add_argument(
             "--format",
