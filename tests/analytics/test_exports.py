@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
 from labelqa.analytics.exports import labels_csv, labels_jsonl
 from labelqa.analytics.management.commands import export_labels as export_labels_command
@@ -200,3 +200,25 @@ def test_a_reader_that_closes_the_pipe_early_ends_the_export_quietly(voted, comm
     finally:
         os.close(write_end)
     assert (finished.returncode, finished.stderr.decode()) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        (
+            "export_report",
+            [
+                "--format {json,csv} (default: json)",
+                "--edges EDGES Bucket edges in percent (default: 80,85,90,95,100).",
+                "--max-error-ratio MAX_ERROR_RATIO Incorrect per correct allowed above the threshold (default: 0.1,",
+                "(default: the dataset's own policy, set in the admin; unanimous for a new dataset)",
+            ],
+        ),
+        ("export_labels", ["--format {csv,jsonl} (default: csv)", "(default: the dataset's own policy, set in"]),
+    ],
+)
+def test_the_help_shows_each_default(command, defaults):
+    parser = load_command_class("labelqa.analytics", command).create_parser("manage.py", command)
+    help_text = " ".join(parser.format_help().split())
+    for default in defaults:
+        assert default in help_text

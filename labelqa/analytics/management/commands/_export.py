@@ -12,7 +12,12 @@ from labelqa.catalog.models import Consensus, Dataset
 
 def add_common_arguments(parser) -> None:
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--consensus", choices=Consensus.values, help="Default: the dataset's policy.")
+    parser.add_argument(
+        "--consensus",
+        choices=Consensus.values,
+        help="How votes decide an image's status (default: the dataset's own policy, set in the admin; "
+        f"{Consensus.UNANIMOUS} for a new dataset).",
+    )
     parser.add_argument("--out", help="File to write (default: standard output).")
 
 

@@ -9,7 +9,7 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_common_arguments(parser)
-        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="(default: %(default)s)")
 
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
