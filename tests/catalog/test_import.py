@@ -150,6 +150,33 @@ def test_more_predictions_from_a_file_elsewhere_read_their_images_from_the_datas
 
 
 @pytest.mark.django_db
+def test_an_images_root_that_is_not_here_is_imported_with_a_warning(tmp_path):
+    missing = tmp_path / "mount"
+    errors = io.StringIO()
+    call_command(
+        "import_predictions",
+        str(write(tmp_path, "a.jpg,Dog,90\n")),
+        "--dataset",
+        "d",
+        "--images-root",
+        str(missing),
+        stdout=io.StringIO(),
+        stderr=errors,
+    )
+    assert errors.getvalue() == (
+        f"warning: images root {missing} does not exist here; the images will be flagged missing until it does\n"
+    )
+    assert Dataset.objects.get(name="d").images_root == str(missing)
+    assert Prediction.objects.filter(dataset__name="d").count() == 1
+
+    errors = io.StringIO()
+    missing.mkdir()
+    more = write(tmp_path, "b.jpg,Dog,90\n", name="more.csv")
+    call_command("import_predictions", str(more), "--dataset", "d", stdout=io.StringIO(), stderr=errors)
+    assert errors.getvalue() == ""
+
+
+@pytest.mark.django_db
 def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
     text = "".join(f"{i}.jpg,Dog,x\n" for i in range(130))
     with pytest.raises(RowsRejected) as error:

@@ -82,6 +82,13 @@ class Command(BaseCommand):
             images_root = dataset_images_root(options["dataset"]) or str(path.resolve().parent)
         if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
+            # Not refused: the workers that read the images may have a mount this machine lacks.
+            if not Path(images_root).is_dir():
+                self.stderr.write(
+                    f"warning: images root {images_root} does not exist here; "
+                    "the images will be flagged missing until it does",
+                    style_func=self.style.WARNING,
+                )
         # A big file takes seconds to minutes: on a terminal, say how far it got (never in logs or pipes).
         progress = _TerminalProgress(self.stderr) if self.stderr.isatty() and options["verbosity"] > 0 else None
         try:
