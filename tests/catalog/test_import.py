@@ -39,6 +39,13 @@ def test_the_seed_headerless_format_imports_with_full_batches_of_one_label(tmp_p
 
 
 @pytest.mark.django_db
+def test_one_prediction_in_one_batch_is_reported_in_the_singular(tmp_path):
+    out = io.StringIO()
+    call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "one", stdout=out)
+    assert out.getvalue() == "Imported 1 prediction into 'one' in 1 batch\n"
+
+
+@pytest.mark.django_db
 def test_a_headed_csv_keeps_extra_columns_as_metadata_and_reads_fractions(tmp_path):
     text = '\ufeffimage,source,label,confidence\r\na.jpg,cam 1,"Dog, large",0.97\r\nb.jpg,cam 2,Cat,0.5\r\n'
     call_command("import_predictions", str(write(tmp_path, text)), "--dataset", "headed")

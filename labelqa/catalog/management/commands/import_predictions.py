@@ -3,6 +3,7 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.template.defaultfilters import pluralize
 
 from labelqa.catalog.management.arguments import model_field_value
 from labelqa.catalog.models import Dataset
@@ -115,7 +116,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"{path}: nothing was imported: {exc}")
         self.stdout.write(
-            f"Imported {summary.imported} predictions into {summary.dataset!r} in {summary.batches} batches"
+            f"Imported {summary.imported} prediction{pluralize(summary.imported)} into {summary.dataset!r} "
+            f"in {summary.batches} batch{pluralize(summary.batches, 'es')}"
             + (f", replacing {summary.replaced}" if summary.replaced else "")
             + (f" ({summary.skipped_below_min} below --min-confidence skipped)" if summary.skipped_below_min else "")
         )
