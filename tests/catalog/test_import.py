@@ -92,9 +92,9 @@ BAD_FILES = {
     "duplicate": ("a.jpg,Dog,90\nb.jpg,Dog,91\na.jpg,Cat,92\n", ["line 3: image 'a.jpg' already appears on line 1"]),
     "escape": ("../etc/passwd,Dog,90\n", ["line 1: image path '../etc/passwd' escapes the images root"]),
     "absolute": ("/etc/passwd,Dog,90\n", ["line 1: image path '/etc/passwd' is absolute"]),
-    "invalid utf-8": (b"a.jpg,Dog,90\nb\xff.jpg,Dog,90\n", ["line 2: is not valid UTF-8"]),
+    "invalid utf-8": (b"a.jpg,Dog,90\nb\xff.jpg,Dog,90\n", ["line 2: not valid UTF-8 text (byte"]),
     "empty file": ("", ["the file holds no prediction rows"]),
-    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: not valid UTF-8 text (byte", "binary file"]),
     "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
     "label dot": ("a.jpg,.,90\nb.jpg,..,90\n", ["line 1: label '.' cannot name a class", "line 2: label '..' cannot"]),
     "control character in label": (
