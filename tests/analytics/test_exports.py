@@ -184,7 +184,7 @@ def test_export_labels_writes_each_row_as_it_is_made(voted, monkeypatch):
 
 @pytest.mark.django_db(transaction=True)
 @pytest.mark.parametrize("command", ["export_report", "export_labels"])
-def test_a_reader_that_closes_the_pipe_early_ends_the_export_quietly(voted, command):
+def test_a_reader_that_closes_the_pipe_early_ends_the_export_quietly(eager_celery, voted, command):
     # A pipe whose reading end is closed before the command starts: its first write fails, as behind `| head -1`.
     read_end, write_end = os.pipe()
     os.close(read_end)
