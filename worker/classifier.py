@@ -42,11 +42,11 @@ import torch.nn.functional as F
 from torch.utils.data import DataLoader, Dataset, get_worker_info
 
 from labelqa.catalog.imaging import DEFAULT_MAX_PIXELS, ImageProblem, open_image
+from worker.model_files import DEFAULT_MODEL
 from worker.sources import read_image_bytes
 
 log = logging.getLogger(__name__)
 
-DEFAULT_MODEL = "efficientnet-lite0"
 IMAGENET_CLASSES = Path(__file__).with_name("imagenet_classes.txt")
 TOP_K = 5
 

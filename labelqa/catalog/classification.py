@@ -16,6 +16,7 @@ from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3
+from worker.model_files import DEFAULT_MODEL, model_file_missing
 from worker.sources import list_images, read_image_under
 
 if TYPE_CHECKING:
@@ -25,14 +26,38 @@ log = logging.getLogger("labelqa")
 SAVE_EVERY = 256  # results are written in chunks so a killed run loses at most one chunk
 
 
+class RunRefused(ValueError):
+    """A classifier run that cannot start; `field` names the input at fault (source, model or batch_size)."""
+
+    def __init__(self, message: str, *, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def classification_start(
     *, dataset_name: str, source: str, model: str | None = None, batch_size: int | None = None
 ) -> ClassificationRun:
-    """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit."""
+    """Record a run over `source` for the dataset and enqueue it on the gpu queue after commit.
+
+    Raise RunRefused, having created nothing (no run, no dataset), when the run could not start.
+    """
     if not is_s3(source) and not Path(source).is_dir():
-        raise ValueError(f"{source} is not a directory on the server; give a folder or s3://bucket/prefix")
+        raise RunRefused(
+            f"{source} is not a directory on the server; give a folder or s3://bucket/prefix", field="source"
+        )
+    if model and model_file_missing(model):
+        raise RunRefused(
+            f"there is no model file {model} on this machine; give the path of a TorchScript file that is here "
+            f"(with its labels file beside it), or {DEFAULT_MODEL} for the built-in model",
+            field="model",
+        )
+    if batch_size is not None and batch_size < 1:
+        raise RunRefused(f"the batch size is a number of images, 1 or more, not {batch_size}", field="batch_size")
     with transaction.atomic():
-        dataset = dataset_get_or_create(name=dataset_name, images_root=source)
+        try:
+            dataset = dataset_get_or_create(name=dataset_name, images_root=source)
+        except ValueError as exc:  # past the form's name check, that is the dataset's other images root
+            raise RunRefused(str(exc), field="source") from None
         run = ClassificationRun.objects.create(
             dataset=dataset, source=source, model=model or settings.LABELQA_MODEL, batch_size=batch_size
         )
@@ -97,7 +122,8 @@ def _classify(run: ClassificationRun) -> None:
     run.total = len(listing.paths) + len(listing.refused)
     run.done = run.total - len(todo)
     run.flagged = len(listing.refused) + unusable
-    run.save(update_fields=["total", "done", "flagged"])
+    run.classified_earlier = len(listing.paths) - len(todo) - unusable
+    run.save(update_fields=["total", "done", "flagged", "classified_earlier"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
         results = classifier.classify(todo, read_bytes=functools.partial(read_image_under, run.source))

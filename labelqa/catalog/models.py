@@ -153,10 +153,18 @@ class ClassificationRun(BackgroundJob):
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)
     flagged = models.PositiveIntegerField(default=0, help_text="Images that could not be classified.")
+    classified_earlier = models.PositiveIntegerField(
+        default=0, help_text="Images an earlier run had classified: counted in done, not read again."
+    )
     error = models.TextField(blank=True)
 
     def __str__(self) -> str:
         return f"{self.dataset} · {self.source} ({self.status})"
+
+    @property
+    def classified(self) -> int:
+        """Return how many images this run has given a prediction so far."""
+        return self.done - self.flagged - self.classified_earlier
 
 
 class ImportJob(BackgroundJob):

@@ -156,7 +156,7 @@ def nul_problem(line: int) -> RowsRejected:
 def utf8_problem(line: int, byte: int) -> RowsRejected:
     return RowsRejected(
         [
-            f"line {line}: is not valid UTF-8 text (byte {byte}); "
+            f"line {line}: not valid UTF-8 text (byte {byte}); "
             "if this is a spreadsheet or a binary file, export it as a UTF-8 CSV"
         ],
         1,
@@ -398,7 +398,7 @@ def jsonl_prediction_records(
         try:
             value = json.loads(text)
         except (ValueError, RecursionError) as exc:
-            errors.add(line, f"is not valid JSON ({_unreadable_json_problem(exc)})")
+            errors.add(line, f"not valid JSON ({_unreadable_json_problem(exc)})")
             continue
         record, problem = json_raw_record(line, value, "image", images_root)
         if problem:
@@ -476,9 +476,9 @@ def json_array_items(stream: IO[bytes], block: int = 2**20) -> Iterator[tuple[in
                     # The item may just be cut off by the block boundary: read on unless it is hopelessly long.
                     if len(state["buf"]) - state["pos"] < MAX_JSON_ITEM_CHARS and refill():
                         continue
-                    raise refuse(f"item {item}: is not valid JSON ({exc.msg})") from None
+                    raise refuse(f"item {item}: not valid JSON ({exc.msg})") from None
                 except (ValueError, RecursionError) as exc:
-                    raise refuse(f"item {item}: is not valid JSON ({_unreadable_json_problem(exc)})") from None
+                    raise refuse(f"item {item}: not valid JSON ({_unreadable_json_problem(exc)})") from None
                 if end >= len(state["buf"]) and refill():
                     continue  # a number at the very end of the buffer may go on in the next block
                 break

@@ -2,6 +2,7 @@
 
 from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob, Prediction
@@ -114,8 +115,11 @@ def import_progress(job: ImportJob) -> dict:
             summary += "; to replace the predictions of images nobody has reviewed yet, upload it again with Replace"
     else:
         of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
-        summary = f"{job.status}: {job.rows_validated:,}{of} rows validated, {job.rows_imported:,} imported"
-        summary += f" in {job.batches:,} batches" if done else ""
+        rows = job.rows_validated if total is None or done else total  # "1 row", "1 of 2 rows"
+        summary = (
+            f"{job.status}: {job.rows_validated:,}{of} row{pluralize(rows)} validated, {job.rows_imported:,} imported"
+        )
+        summary += f" in {job.batches:,} batch{pluralize(job.batches, 'es')}" if done else ""
         summary += _speed_text(rate, eta, "rows")
     return {
         "id": job.pk,

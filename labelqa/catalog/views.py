@@ -8,7 +8,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.catalog import selectors, services
-from labelqa.catalog.classification import classification_start
+from labelqa.catalog.classification import RunRefused, classification_start
 from labelqa.catalog.forms import ClassifyForm, PredictionUploadForm
 from labelqa.catalog.imports import import_job_create
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob
@@ -58,8 +58,8 @@ def classify(request: HttpRequest) -> HttpResponse:
                 model=data["model"] or None,
                 batch_size=data["batch_size"],
             )
-        except ValueError as exc:
-            form.add_error("source", str(exc))
+        except RunRefused as exc:
+            form.add_error(exc.field, str(exc))
         else:
             return redirect("catalog:run", run.pk)
     return render(request, "catalog/classify.html", {"form": form})

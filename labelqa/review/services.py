@@ -11,6 +11,7 @@ from django.core.exceptions import ValidationError
 from django.db import transaction
 from django.db.models import Count, F, OuterRef, Subquery, Value
 from django.db.models.functions import Coalesce
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa import roles
@@ -313,11 +314,26 @@ def tallies_recompute(*, dataset: Dataset) -> int:
         return tallies_refresh(dataset_id=dataset.pk)
 
 
-@transaction.atomic
-def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
-    """Import votes cast elsewhere (image,reviewer,verdict), all or nothing; return how many were written.
+@dataclass(frozen=True)
+class VotesImported:
+    new: int  # no vote of that reviewer on that image before
+    changed: int  # the reviewer's verdict on the image was the other one
+    unchanged: int  # the same verdict was already recorded: left as it was
 
-    Unknown reviewers become reviewer accounts without a usable password.
+    def describe(self, dataset_name: str) -> str:
+        total = self.new + self.changed + self.unchanged
+        return (
+            f"{total} vote{pluralize(total)} for {dataset_name!r}: "
+            f"{self.new} new, {self.changed} changed, {self.unchanged} unchanged"
+        )
+
+
+@transaction.atomic
+def votes_import(*, dataset_name: str, stream: IO[bytes]) -> VotesImported:
+    """Import votes cast elsewhere (image,reviewer,verdict), all or nothing; return what changed.
+
+    Unknown reviewers become reviewer accounts without a usable password. A vote that is already recorded with
+    the same verdict is left as it was, so importing a file again writes nothing.
     """
     dataset = dataset_for_import(dataset_name)
     errors = ErrorList()
@@ -329,10 +345,25 @@ def votes_import(*, dataset_name: str, stream: IO[bytes]) -> int:
     votes = [
         Vote(prediction_id=prediction_of[r.image].pk, reviewer=reviewers[r.reviewer], confirm=r.confirm) for r in rows
     ]
-    _votes_upsert(votes)
-    _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in votes}))
+    recorded = _recorded_verdicts(votes)
+    written = [v for v in votes if recorded.get((v.prediction_id, v.reviewer_id)) != v.confirm]
+    if written:
+        _votes_upsert(written)
+        _tallies_mark_stale(dataset.pk, list({v.prediction_id for v in written}))
     _batches_count_imported_reviews(dataset, [user.pk for user in reviewers.values()])
-    return len(votes)
+    changed = sum((v.prediction_id, v.reviewer_id) in recorded for v in written)
+    return VotesImported(new=len(written) - changed, changed=changed, unchanged=len(votes) - len(written))
+
+
+def _recorded_verdicts(votes: list[Vote]) -> dict[tuple[int, int], bool]:
+    """Return {(prediction id, reviewer id): confirm} of the votes already recorded on these votes' images."""
+    reviewer_ids = sorted({v.reviewer_id for v in votes})
+    recorded: dict[tuple[int, int], bool] = {}
+    for chunk in chunks(sorted({v.prediction_id for v in votes})):
+        found = Vote.objects.filter(prediction_id__in=chunk, reviewer_id__in=reviewer_ids)
+        for prediction_id, reviewer_id, confirm in found.values_list("prediction_id", "reviewer_id", "confirm"):
+            recorded[prediction_id, reviewer_id] = confirm
+    return recorded
 
 
 def _batches_count_imported_reviews(dataset: Dataset, reviewer_ids: list[int]) -> None:

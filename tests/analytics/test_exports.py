@@ -3,15 +3,21 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 
 import pytest
-from django.core.management import CommandError, call_command
+from django.core.management import CommandError, call_command, load_command_class
 
+from labelqa.analytics.exports import labels_csv, labels_jsonl
+from labelqa.analytics.management.commands import export_labels as export_labels_command
 from labelqa.catalog.models import Dataset
 from labelqa.catalog.services import predictions_import
 from labelqa.review.corrections import correction_lease, correction_submit, corrections_open
 from labelqa.review.models import Correction
 from tests.conftest import make_user
+from tests.live import ROOT, live_env
 
 PREDICTIONS = """image,label,confidence
 d1.jpg,Dog,81
@@ -178,3 +184,67 @@ def test_csv_exports_show_formulas_as_text_and_json_keeps_values(formulas):
     assert sorted(labels) == sorted(["-1", "'@SUM(A1)", "'=1+2", "+1"])
     report_json = json.loads(export("export_report", "--dataset", "formulas", "--format", "json"))
     assert {entry["label"] for entry in report_json["classes"]} == {"-1", "@SUM(A1)", "=1+2", "+1"}
+
+
+@pytest.mark.parametrize("render", [labels_csv, labels_jsonl])
+def test_export_labels_writes_what_the_renderer_makes_byte_for_byte(voted, tmp_path, render):
+    expected = "".join(render(Dataset.objects.get(name="zoo")))
+    file_format = "csv" if render is labels_csv else "jsonl"
+    assert export("export_labels", "--dataset", "zoo", "--format", file_format) == expected
+    call_command("export_labels", "--dataset", "zoo", "--format", file_format, "--out", str(tmp_path / "l"))
+    assert (tmp_path / "l").read_bytes() == expected.encode()
+
+
+def test_export_labels_writes_each_row_as_it_is_made(voted, monkeypatch):
+    out, written_before_the_second = io.StringIO(), []
+
+    def two_rows(dataset, *, consensus):
+        yield "first\n"
+        written_before_the_second.append(out.getvalue())
+        yield "second\n"
+
+    monkeypatch.setattr(export_labels_command, "labels_csv", two_rows)
+    call_command("export_labels", "--dataset", "zoo", stdout=out)
+    assert written_before_the_second == ["first\n"] and out.getvalue() == "first\nsecond\n"
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("command", ["export_report", "export_labels"])
+def test_a_reader_that_closes_the_pipe_early_ends_the_export_quietly(eager_celery, voted, command):
+    # A pipe whose reading end is closed before the command starts: its first write fails, as behind `| head -1`.
+    read_end, write_end = os.pipe()
+    os.close(read_end)
+    try:
+        finished = subprocess.run(
+            [sys.executable, "manage.py", command, "--dataset", "zoo", "--format", "csv"],
+            cwd=ROOT,
+            env=live_env("", LABELQA_LOG_LEVEL="WARNING"),  # no broker: not the eager mode's notice either
+            stdout=write_end,
+            stderr=subprocess.PIPE,
+            timeout=120,
+        )
+    finally:
+        os.close(write_end)
+    assert (finished.returncode, finished.stderr.decode()) == (0, "")
+
+
+@pytest.mark.parametrize(
+    ("command", "defaults"),
+    [
+        (
+            "export_report",
+            [
+                "--format {json,csv} (default: json)",
+                "--edges EDGES Bucket edges in percent (default: 80,85,90,95,100).",
+                "--max-error-ratio MAX_ERROR_RATIO Incorrect per correct allowed above the threshold (default: 0.1,",
+                "(default: the dataset's own policy, set in the admin; unanimous for a new dataset)",
+            ],
+        ),
+        ("export_labels", ["--format {csv,jsonl} (default: csv)", "(default: the dataset's own policy, set in"]),
+    ],
+)
+def test_the_help_shows_each_default(command, defaults):
+    parser = load_command_class("labelqa.analytics", command).create_parser("manage.py", command)
+    help_text = " ".join(parser.format_help().split())
+    for default in defaults:
+        assert default in help_text

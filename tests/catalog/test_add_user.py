@@ -23,6 +23,19 @@ def test_add_user_creates_a_user_with_the_role_and_adds_roles_later(monkeypatch)
 
 
 @pytest.mark.django_db
+def test_adding_a_role_to_an_existing_user_says_the_password_is_unchanged(monkeypatch):
+    monkeypatch.setenv("LABELQA_PASSWORD", "a-long-enough-password")
+    call_command("add_user", "erin", "--role", "scientist", stdout=io.StringIO())
+    monkeypatch.setenv("LABELQA_PASSWORD", "another-long-password")
+    out = io.StringIO()
+    call_command("add_user", "erin", "--role", "admin", stdout=out)
+    assert out.getvalue() == (
+        "Updated user 'erin' with role admin (password unchanged; use `manage.py changepassword erin`)\n"
+    )
+    assert authenticate(username="erin", password="a-long-enough-password") is not None
+
+
+@pytest.mark.django_db
 def test_a_weak_password_from_the_environment_is_set_with_a_warning(monkeypatch):
     monkeypatch.setenv("LABELQA_PASSWORD", "123")
     errors = io.StringIO()

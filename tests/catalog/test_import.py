@@ -6,6 +6,7 @@ import math
 import pytest
 from django.core.management import CommandError, call_command
 
+from labelqa.catalog.management.commands.import_predictions import Command
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import predictions_import
@@ -35,6 +36,13 @@ def test_the_seed_headerless_format_imports_with_full_batches_of_one_label(tmp_p
     assert sizes == [("Cat", 1), ("Crawdad", 2), ("Crawdad", 25)]
     assert Prediction.objects.get(image__path="images/crayfish-image_0003.jpg").confidence == pytest.approx(90.3)
     assert "Imported 28 predictions" in capsys.readouterr().out
+
+
+@pytest.mark.django_db
+def test_one_prediction_in_one_batch_is_reported_in_the_singular(tmp_path):
+    out = io.StringIO()
+    call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "one", stdout=out)
+    assert out.getvalue() == "Imported 1 prediction into 'one' in 1 batch\n"
 
 
 @pytest.mark.django_db
@@ -84,9 +92,9 @@ BAD_FILES = {
     "duplicate": ("a.jpg,Dog,90\nb.jpg,Dog,91\na.jpg,Cat,92\n", ["line 3: image 'a.jpg' already appears on line 1"]),
     "escape": ("../etc/passwd,Dog,90\n", ["line 1: image path '../etc/passwd' escapes the images root"]),
     "absolute": ("/etc/passwd,Dog,90\n", ["line 1: image path '/etc/passwd' is absolute"]),
-    "invalid utf-8": (b"a.jpg,Dog,90\nb\xff.jpg,Dog,90\n", ["line 2: is not valid UTF-8"]),
+    "invalid utf-8": (b"a.jpg,Dog,90\nb\xff.jpg,Dog,90\n", ["line 2: not valid UTF-8 text (byte"]),
     "empty file": ("", ["the file holds no prediction rows"]),
-    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: is not valid UTF-8", "binary file"]),
+    "binary": (b"\x89PNG\r\n\x1a\n\x00\x00\x00\rIHDR", ["line 1: not valid UTF-8 text (byte", "binary file"]),
     "nul bytes": (b"a.jpg,Dog,90\nb.jpg\x00,Dog,90\n", ["line 2: contains NUL bytes"]),
     "label dot": (
         "a.jpg,.,90\nb.jpg,..,90\nc.jpg,a/../b,90\nd.jpg,x/.,90\ne.jpg,./y,90\nf.jpg,v1.0/a..b,90\n",
@@ -164,6 +172,33 @@ def test_more_predictions_from_a_file_elsewhere_read_their_images_from_the_datas
 
 
 @pytest.mark.django_db
+def test_an_images_root_that_is_not_here_is_imported_with_a_warning(tmp_path):
+    missing = tmp_path / "mount"
+    errors = io.StringIO()
+    call_command(
+        "import_predictions",
+        str(write(tmp_path, "a.jpg,Dog,90\n")),
+        "--dataset",
+        "d",
+        "--images-root",
+        str(missing),
+        stdout=io.StringIO(),
+        stderr=errors,
+    )
+    assert errors.getvalue() == (
+        f"warning: images root {missing} does not exist here; the images will be flagged missing until it does\n"
+    )
+    assert Dataset.objects.get(name="d").images_root == str(missing)
+    assert Prediction.objects.filter(dataset__name="d").count() == 1
+
+    errors = io.StringIO()
+    missing.mkdir()
+    more = write(tmp_path, "b.jpg,Dog,90\n", name="more.csv")
+    call_command("import_predictions", str(more), "--dataset", "d", stdout=io.StringIO(), stderr=errors)
+    assert errors.getvalue() == ""
+
+
+@pytest.mark.django_db
 def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
     text = "".join(f"{i}.jpg,Dog,x\n" for i in range(130))
     with pytest.raises(RowsRejected) as error:
@@ -203,11 +238,36 @@ def test_a_quoted_label_spanning_lines_keeps_later_line_numbers_right(tmp_path):
     [
         (["--dataset", "team/pets"], "dataset name 'team/pets': A dataset name may not contain a slash"),
         (["--dataset", ".."], "dataset name '..': A dataset name may not contain a slash"),
-        (["--dataset", "d", "--batch-size", "30"], "dataset 'd': batch_size: Ensure this value is less than or equal"),
-        (["--dataset", "d", "--reviews-per-item", "0"], "dataset 'd': reviews_per_item: Ensure this value is greater"),
     ],
 )
 def test_a_dataset_it_cannot_have_is_refused_in_one_line(tmp_path, options, problem):
     with pytest.raises(CommandError, match="nothing was imported: " + problem):
         call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), *options)
     assert counts() == (0, 0, 0, 0)
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(
+    ("option", "problem"),
+    [
+        (["--batch-size", "30"], "argument --batch-size: Ensure this value is less than or equal to 25."),
+        (["--batch-size", "many"], "argument --batch-size: “many” value must be an integer."),
+        (["--reviews-per-item", "0"], "argument --reviews-per-item: Ensure this value is greater than or equal to 1."),
+    ],
+)
+def test_a_dataset_setting_out_of_range_is_refused_naming_its_flag(tmp_path, option, problem):
+    with pytest.raises(CommandError) as refused:
+        call_command("import_predictions", str(write(tmp_path, "a.jpg,Dog,90\n")), "--dataset", "d", *option)
+    assert str(refused.value).endswith(problem)
+    assert counts() == (0, 0, 0, 0)
+
+
+def test_the_help_says_what_an_omitted_setting_means_and_what_the_confidence_scales_are():
+    help_text = " ".join(Command().create_parser("manage.py", "import_predictions").format_help().split())
+    assert "Images per review batch, 1–25 (a new dataset: 25; an existing one keeps its own)." in help_text
+    assert "Distinct reviewers per batch, 1–25 (a new dataset: 1; an existing one keeps its own)." in help_text
+    assert (
+        "--confidence-scale {auto,percent,fraction} percent: confidences are 0–100; fraction: 0–1, turned into "
+        "percent; auto (the default): percent when any confidence in the file exceeds 1 or has a % sign, else "
+        "fraction." in help_text
+    )

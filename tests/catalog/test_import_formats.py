@@ -150,7 +150,7 @@ def test_json_lines_are_recognised_by_content_whatever_the_extension(tmp_path):
 
 
 BAD_JSONL = {
-    "not json": ('{"image": "a.jpg", "label": "Dog", "confidence": 90}\n{"image": \n', ["line 2: is not valid JSON"]),
+    "not json": ('{"image": "a.jpg", "label": "Dog", "confidence": 90}\n{"image": \n', ["line 2: not valid JSON ("]),
     "missing key": (jsonl({"image": "a.jpg", "label": "Dog"}), ["line 1: missing 'confidence'"]),
     "not an object": (jsonl({"image": "a.jpg", "label": "Dog", "confidence": 9}, [1, 2]), ["line 2: expected"]),
     "label not text": (jsonl({"image": "a.jpg", "label": 3, "confidence": 9}), ["line 1: label must be a string"]),
@@ -227,7 +227,7 @@ BAD_GT = {
     ),
     "broken json": (
         '[{"s3_image_url": "s3://photos/set1/a.jpg", "label": "Dog", "confidence": 9}, {"x": ]',
-        ["item 2"],
+        ["item 2: not valid JSON ("],
     ),
     "not an array": ('{"s3_image_url": 1}', ["line 1: missing"]),
     "trailing garbage": ("[] []", ["after the closing ]"]),

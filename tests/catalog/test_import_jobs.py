@@ -14,6 +14,7 @@ from labelqa.catalog import pg_import
 from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.jobs import LOCK_NAMESPACES
 from labelqa.catalog.models import Dataset, Image, ImportJob, Prediction
+from labelqa.catalog.selectors import import_progress
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
 from tests.conftest import PASSWORD, seed_csv
@@ -59,6 +60,13 @@ def test_an_upload_is_imported_by_the_task_with_its_options(admin_user, tmp_path
     page = admin_client(admin_user).get(response["Location"]).content.decode()
     assert 'id="import-bar"' in page and 'value="100.0"' in page
     assert f"done: 42 rows validated, {job.rows_imported} imported in 3 batches" in page
+
+
+@pytest.mark.django_db
+def test_a_job_of_one_row_in_one_batch_is_summed_up_in_the_singular():
+    job = ImportJob(dataset_name="one", file_name="p.csv", status=ImportJob.Status.DONE, rows_total=1, batches=1)
+    job.rows_validated = job.rows_imported = 1
+    assert import_progress(job)["summary"] == "done: 1 row validated, 1 imported in 1 batch"
 
 
 def stored_job(user, tmp_path, status=ImportJob.Status.QUEUED) -> ImportJob:

@@ -56,6 +56,18 @@ def test_the_page_shows_one_image_with_quick_choices_a_label_list_and_a_lease(op
     assert re.findall(r'<option value="([^"]+)">', html) == ["Cat", "Dog", "Fox"]
     assert 'list="dataset-labels"' in html and "csrfmiddlewaretoken" in html
     assert lease_token(html) == str(Correction.objects.get(reviewer=reviewer).token)
+    assert "Keys: 1–2 pick a label, / types another" in html
+
+
+def test_the_keys_line_names_a_lone_quick_choice_by_its_key_alone(tmp_path, reviewer):
+    rows = "image,label,confidence\na.jpg,Dog,90\nb.jpg,Cat,95\n"
+    predictions_import(dataset_name="two", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path))
+    dataset = Dataset.objects.get(name="two")
+    vote(dataset, {"a.jpg": "d"})
+    corrections_open(dataset=dataset)
+    html = login(reviewer.username).get("/review/correct/?dataset=two").content.decode()
+    assert re.findall(r'<input type="radio" name="choice" value="([^"]+)"', html) == ["Cat"]
+    assert "Keys: 1 pick a label, / types another" in html
 
 
 def test_posting_a_choice_records_it_and_leads_to_the_next_image(open_pass, reviewer):

@@ -1,11 +1,13 @@
 """The review HTTP contract (DESIGN.md, "Review flow"), through the test client with CSRF enforced."""
 
+import io
 import re
 
 import pytest
 from django.test import Client
 
 from labelqa.analytics.selectors import report_for_dataset
+from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Vote
 from tests.conftest import PASSWORD
 
@@ -177,3 +179,14 @@ def test_a_filtered_queue_keeps_its_filter_behind_the_contracts_bare_redirects(p
     assert foxes == ["Fox", "Fox"]
     assert "There are no more batches for you labelled “Fox”" in after.content.decode()
     assert Batch.objects.get(pk=int(client.get("/review/next/")["Location"].split("/")[-2])).label != "Fox"
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("label", "article"), [("Egyptian cat", "an"), ("Dog", "a")])
+def test_the_grid_asks_with_an_before_a_label_that_starts_with_a_vowel(tmp_path, reviewer, label, article):
+    rows = io.BytesIO(f"a.jpg,{label},90\n".encode())
+    predictions_import(dataset_name="cats", stream=rows, images_root=str(tmp_path))
+    client = login(reviewer.username)
+    location, _, _ = open_next_batch(client)
+    html = client.get(location).content.decode()
+    assert f'<h1>Is each image {article} <span class="label-name">{label}</span>?</h1>' in html

@@ -1,5 +1,7 @@
 """Setting gold up: the import command and its upload, the rate, marking single images from pages and the admin."""
 
+import io
+
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.core.management import CommandError, call_command
@@ -42,8 +44,10 @@ def test_import_gold_marks_images_with_the_verdict_their_truth_implies(pets, tmp
     call_command("import_gold", str(path), "--dataset", "pets")
     assert gold_answers() == [("images/dog-0000.jpg", "Dog", True), ("images/dog-0001.jpg", "Wolf", False)]
     path.write_text("image,truth\nimages/dog-0000.jpg,Fox\n")  # a second import corrects a truth
-    call_command("import_gold", str(path), "--dataset", "pets")
+    out = io.StringIO()
+    call_command("import_gold", str(path), "--dataset", "pets", stdout=out)
     assert gold_answers()[0] == ("images/dog-0000.jpg", "Fox", False)
+    assert out.getvalue() == "Marked 1 image of 'pets' as gold\n"
 
 
 def test_import_gold_names_every_bad_line_and_changes_nothing(pets, tmp_path):

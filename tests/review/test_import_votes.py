@@ -1,3 +1,5 @@
+import io
+
 import pytest
 from django.contrib.auth import get_user_model
 from django.core.management import CommandError, call_command
@@ -90,3 +92,29 @@ def test_imported_votes_count_as_reviews_when_leasing(pets, tmp_path, reviewer, 
 
     call_command("import_votes", str(path), "--dataset", "pets")  # the same file again changes nothing
     assert Batch.objects.get(pk=cat_batch.pk).reviews_done == 1
+
+
+@pytest.mark.django_db
+def test_a_second_import_reports_new_changed_and_unchanged_votes_and_rewrites_none(pets, tmp_path):
+    def imported(*lines: str) -> str:
+        path = tmp_path / "votes.csv"
+        path.write_text("image,reviewer,verdict\n" + "".join(f"images/{line}\n" for line in lines))
+        out = io.StringIO()
+        call_command("import_votes", str(path), "--dataset", "pets", stdout=out)
+        return out.getvalue()
+
+    assert imported("dog-0000.jpg,w1,confirm", "dog-0001.jpg,w1,disconfirm") == (
+        "2 votes for 'pets': 2 new, 0 changed, 0 unchanged\n"
+    )
+    kept = Vote.objects.get(prediction__image__path="images/dog-0000.jpg")
+    again = ("dog-0000.jpg,w1,confirm", "dog-0001.jpg,w1,confirm", "dog-0002.jpg,w1,disconfirm")
+    assert imported(*again) == "3 votes for 'pets': 1 new, 1 changed, 1 unchanged\n"
+    assert imported(*again) == "3 votes for 'pets': 0 new, 0 changed, 3 unchanged\n"
+    assert imported("dog-0003.jpg,w1,confirm") == "1 vote for 'pets': 1 new, 0 changed, 0 unchanged\n"
+    assert Vote.objects.get(pk=kept.pk).updated_at == kept.updated_at, "an unchanged vote is not written again"
+    assert sorted(Vote.objects.values_list("prediction__image__path", "confirm")) == [
+        ("images/dog-0000.jpg", True),
+        ("images/dog-0001.jpg", True),
+        ("images/dog-0002.jpg", False),
+        ("images/dog-0003.jpg", True),
+    ]

@@ -103,3 +103,15 @@ def test_a_run_another_worker_is_classifying_is_left_to_it(tmp_path):
         other_worker.close()
     assert classification_execute(run.pk).status == ClassificationRun.Status.DONE  # its worker gone, it resumes
     assert Image.objects.filter(dataset=dataset).count() == 2
+
+
+@pytest.mark.django_db
+def test_a_model_file_that_is_not_on_the_server_is_refused_on_its_field(admin_user, tmp_path):
+    client = Client()
+    client.force_login(admin_user)
+    response = client.post(
+        "/datasets/classify/", {"dataset": "m", "source": str(tmp_path), "model": str(tmp_path / "none.pt")}
+    )
+    assert response.status_code == 200
+    assert response.context["form"].errors["model"][0].startswith(f"there is no model file {tmp_path / 'none.pt'}")
+    assert not Dataset.objects.exists() and not ClassificationRun.objects.exists()

@@ -11,9 +11,11 @@ from labelqa.catalog.rows import RowsRejected
 class CsvImportCommand(BaseCommand):
     """Import one CSV into a dataset with `import_rows`; a bad file exits non-zero naming its lines."""
 
-    done = "Imported {count} rows into {dataset!r}"
+    def import_rows(self, *, dataset_name: str, stream: IO[bytes]):
+        """Import the file and return what `describe` needs to say what was done."""
+        raise NotImplementedError
 
-    def import_rows(self, *, dataset_name: str, stream: IO[bytes]) -> int:
+    def describe(self, result, dataset_name: str) -> str:
         raise NotImplementedError
 
     def add_arguments(self, parser):
@@ -26,9 +28,9 @@ class CsvImportCommand(BaseCommand):
             raise CommandError(f"{path}: no such file")
         try:
             with path.open("rb") as stream:
-                count = self.import_rows(dataset_name=options["dataset"], stream=stream)
+                result = self.import_rows(dataset_name=options["dataset"], stream=stream)
         except RowsRejected as exc:
             raise CommandError(f"{path}: nothing was imported; fix these lines and run again:\n{exc.message()}")
         except ValueError as exc:
             raise CommandError(f"{path}: nothing was imported: {exc}")
-        self.stdout.write(self.done.format(count=count, dataset=options["dataset"]))
+        self.stdout.write(self.describe(result, options["dataset"]))

@@ -1,16 +1,23 @@
 """What the export commands share: finding the dataset and writing to --out or stdout."""
 
 import errno
-from pathlib import Path
+import os
+from collections.abc import Iterable
+from typing import NoReturn
 
-from django.core.management.base import CommandError
+from django.core.management.base import CommandError, OutputWrapper
 
 from labelqa.catalog.models import Consensus, Dataset
 
 
 def add_common_arguments(parser) -> None:
     parser.add_argument("--dataset", required=True)
-    parser.add_argument("--consensus", choices=Consensus.values, help="Default: the dataset's policy.")
+    parser.add_argument(
+        "--consensus",
+        choices=Consensus.values,
+        help="How votes decide an image's status (default: the dataset's own policy, set in the admin; "
+        f"{Consensus.UNANIMOUS} for a new dataset).",
+    )
     parser.add_argument("--out", help="File to write (default: standard output).")
 
 
@@ -22,13 +29,32 @@ def dataset_or_error(name: str) -> Dataset:
     return dataset
 
 
-def write_output(command, text: str, out: str | None) -> None:
+def write_output(command, chunks: Iterable[str], out: str | None) -> None:
+    """Write the chunks, as they come, to the file `out` or to standard output."""
     if out:
         try:
-            Path(out).write_text(text, encoding="utf-8")
+            with open(out, "w", encoding="utf-8") as file:
+                file.writelines(chunks)
         except OSError as exc:
             hint = "; give a file in a folder that exists" if exc.errno == errno.ENOENT else ""
             raise CommandError(f"cannot write {out}: {exc.strerror or exc}{hint}")
         command.stderr.write(f"Wrote {out}")
-    else:
-        command.stdout.write(text, ending="")
+        return
+    try:
+        for chunk in chunks:
+            command.stdout.write(chunk, ending="")
+        command.stdout.flush()
+    except BrokenPipeError:
+        _exit_for_closed_reader(command.stdout)
+
+
+def _exit_for_closed_reader(stdout: OutputWrapper) -> NoReturn:
+    """End the command quietly after the reader of its output went away (`| head -1`).
+
+    The reader stopped because it had what it wanted, so this is no failure: exit 0, which `set -o pipefail`
+    scripts need. Standard output goes to /dev/null first, so that the interpreter's last flush of what is still
+    buffered does not fail again (the recipe in the docs of Python's signal module).
+    """
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, stdout.fileno())
+    raise SystemExit(0)

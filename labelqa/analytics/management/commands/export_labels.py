@@ -9,9 +9,9 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_common_arguments(parser)
-        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv")
+        parser.add_argument("--format", choices=["csv", "jsonl"], default="csv", help="(default: %(default)s)")
 
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
         render = labels_csv if options["format"] == "csv" else labels_jsonl
-        write_output(self, "".join(render(dataset, consensus=options["consensus"])), options["out"])
+        write_output(self, render(dataset, consensus=options["consensus"]), options["out"])

@@ -2,10 +2,10 @@ import json
 
 from django.core.management.base import BaseCommand, CommandError
 
-from labelqa.analytics.forms import ReportParamsForm
+from labelqa.analytics.forms import DEFAULT_EDGES_TEXT, ReportParamsForm
 from labelqa.analytics.management.commands._export import add_common_arguments, dataset_or_error, write_output
 from labelqa.analytics.report import report_to_csv
-from labelqa.analytics.selectors import report_for_dataset
+from labelqa.analytics.selectors import DEFAULT_MAX_ERROR_RATIO, report_for_dataset
 
 
 class Command(BaseCommand):
@@ -13,9 +13,15 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         add_common_arguments(parser)
-        parser.add_argument("--format", choices=["json", "csv"], default="json")
-        parser.add_argument("--edges", default="80,85,90,95,100", help="Bucket edges in percent.")
-        parser.add_argument("--max-error-ratio", default="0.1", help="Incorrect per correct allowed.")
+        parser.add_argument("--format", choices=["json", "csv"], default="json", help="(default: %(default)s)")
+        parser.add_argument(
+            "--edges", default=DEFAULT_EDGES_TEXT, help="Bucket edges in percent (default: %(default)s)."
+        )
+        parser.add_argument(
+            "--max-error-ratio",
+            default=f"{DEFAULT_MAX_ERROR_RATIO:g}",
+            help="Incorrect per correct allowed above the threshold (default: %(default)s, 1 in 10).",
+        )
 
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
@@ -36,4 +42,4 @@ class Command(BaseCommand):
             consensus=form.cleaned_data["consensus"] or None,
         )
         text = json.dumps(report, indent=2) + "\n" if options["format"] == "json" else report_to_csv(report)
-        write_output(self, text, options["out"])
+        write_output(self, [text], options["out"])

@@ -13,7 +13,8 @@ from labelqa.roles import ROLES, grant_role
 class Command(BaseCommand):
     help = (
         "Create a user with a role, or add the role to an existing user. "
-        "The password comes from LABELQA_PASSWORD, else it is prompted for."
+        "A new user's password comes from LABELQA_PASSWORD, else it is prompted for; an existing user's is left "
+        "as it is (manage.py changepassword sets it)."
     )
 
     def add_arguments(self, parser):
@@ -36,8 +37,14 @@ class Command(BaseCommand):
             else:
                 created = False
             grant_role(user, role)
-        verb = "Created" if created else "Updated"
-        self.stdout.write(f"{verb} user {username!r} with role {role}")
+        if created:
+            self.stdout.write(f"Created user {username!r} with role {role}")
+        else:
+            # Setting LABELQA_PASSWORD for a role change must not reset someone's password behind their back.
+            self.stdout.write(
+                f"Updated user {username!r} with role {role} "
+                f"(password unchanged; use `manage.py changepassword {username}`)"
+            )
 
     def _password(self, user) -> str:
         password = os.environ.get("LABELQA_PASSWORD")

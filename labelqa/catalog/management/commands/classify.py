@@ -2,8 +2,10 @@ import time
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
+from django.urls import reverse
 
-from labelqa.catalog.classification import classification_start
+from labelqa.catalog.classification import RunRefused, classification_start
+from labelqa.catalog.management.arguments import positive_int
 from labelqa.catalog.models import ClassificationRun
 
 
@@ -16,8 +18,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True)
         parser.add_argument("--images", required=True, help="Directory or s3://bucket/prefix of the images.")
-        parser.add_argument("--model", help="efficientnet-lite0 (default) or a TorchScript file with labels beside it.")
-        parser.add_argument("--batch-size", type=int, help="Images per forward pass (default: automatic).")
+        parser.add_argument(
+            "--model",
+            help="efficientnet-lite0 or a TorchScript file on this machine with its labels beside it "
+            "(default: LABELQA_MODEL, itself efficientnet-lite0 unless set).",
+        )
+        parser.add_argument(
+            "--batch-size",
+            type=positive_int,
+            metavar="N",
+            help="Images per forward pass, 1 or more (default: automatic).",
+        )
         parser.add_argument("--no-wait", action="store_true", help="Queue the run and return at once.")
 
     def handle(self, *args, **options):
@@ -29,17 +40,21 @@ class Command(BaseCommand):
                 model=options["model"],
                 batch_size=options["batch_size"],
             )
-        except ValueError as exc:
-            raise CommandError(str(exc))
-        if settings.CELERY_TASK_ALWAYS_EAGER or not options["no_wait"]:
-            run = self._wait(run.pk)
-        else:
-            self.stdout.write(f"Queued run {run.pk} on the gpu queue")
+        except RunRefused as exc:
+            raise CommandError(f"{exc}; nothing was started")
+        if options["no_wait"] and not settings.CELERY_TASK_ALWAYS_EAGER:
+            page = reverse("catalog:run", args=[run.pk])
+            self.stdout.write(f"Queued run {run.pk} on the gpu queue; its progress: {page}")
             return
+        run = self._wait(run.pk)
         if run.status == ClassificationRun.Status.FAILED:
             raise CommandError(f"run {run.pk} failed: {run.error}")
-        flagged = f", {run.flagged} flagged as unreadable" if run.flagged else ""
-        self.stdout.write(f"Classified {run.done} images into {run.dataset.name!r}{flagged}")
+        outcome = [f"{run.classified} classified"]
+        if run.flagged:
+            outcome.append(f"{run.flagged} flagged as unreadable")
+        if run.classified_earlier:
+            outcome.append(f"{run.classified_earlier} already done")
+        self.stdout.write(f"Run {run.pk} on {run.dataset.name!r}: {', '.join(outcome)}")
 
     def _wait(self, run_id: int) -> ClassificationRun:
         last = None

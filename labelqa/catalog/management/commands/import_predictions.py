@@ -3,7 +3,10 @@ from contextlib import nullcontext
 from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError, OutputWrapper
+from django.template.defaultfilters import pluralize
 
+from labelqa.catalog.management.arguments import model_field_value
+from labelqa.catalog.models import Dataset
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -30,10 +33,27 @@ class Command(BaseCommand):
             help="Directory or s3://bucket/prefix that image paths are relative to (default: the dataset's root, "
             "or the CSV's directory for a new dataset; for a Ground Truth file, the dataset's s3:// root).",
         )
-        parser.add_argument("--confidence-scale", choices=CONFIDENCE_SCALES, default="auto")
+        parser.add_argument(
+            "--confidence-scale",
+            choices=CONFIDENCE_SCALES,
+            default="auto",
+            help="percent: confidences are 0–100; fraction: 0–1, turned into percent; auto (the default): percent "
+            "when any confidence in the file exceeds 1 or has a %% sign, else fraction.",
+        )
         parser.add_argument("--min-confidence", type=float, metavar="PCT", help="Skip rows below this percent.")
-        parser.add_argument("--batch-size", type=int, help="Images per review batch, 1–25 (default 25).")
-        parser.add_argument("--reviews-per-item", type=int, help="Distinct reviewers per batch (default 1).")
+        # Typed by the dataset's own fields, so that argparse names the flag of a value out of range.
+        parser.add_argument(
+            "--batch-size",
+            type=model_field_value(Dataset, "batch_size"),
+            metavar="N",
+            help="Images per review batch, 1–25 (a new dataset: 25; an existing one keeps its own).",
+        )
+        parser.add_argument(
+            "--reviews-per-item",
+            type=model_field_value(Dataset, "reviews_per_item"),
+            metavar="N",
+            help="Distinct reviewers per batch, 1–25 (a new dataset: 1; an existing one keeps its own).",
+        )
         parser.add_argument("--model-name", default="", help="Name of the model that made the predictions.")
         parser.add_argument(
             "--format",
@@ -63,6 +83,13 @@ class Command(BaseCommand):
             images_root = dataset_images_root(options["dataset"]) or str(path.resolve().parent)
         if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
+            # Not refused: the workers that read the images may have a mount this machine lacks.
+            if not Path(images_root).is_dir():
+                self.stderr.write(
+                    f"warning: images root {images_root} does not exist here; "
+                    "the images will be flagged missing until it does",
+                    style_func=self.style.WARNING,
+                )
         # A big file takes seconds to minutes: on a terminal, say how far it got (never in logs or pipes).
         progress = _TerminalProgress(self.stderr) if self.stderr.isatty() and options["verbosity"] > 0 else None
         try:
@@ -89,7 +116,8 @@ class Command(BaseCommand):
         except ValueError as exc:
             raise CommandError(f"{path}: nothing was imported: {exc}")
         self.stdout.write(
-            f"Imported {summary.imported} predictions into {summary.dataset!r} in {summary.batches} batches"
+            f"Imported {summary.imported} prediction{pluralize(summary.imported)} into {summary.dataset!r} "
+            f"in {summary.batches} batch{pluralize(summary.batches, 'es')}"
             + (f", replacing {summary.replaced}" if summary.replaced else "")
             + (f" ({summary.skipped_below_min} below --min-confidence skipped)" if summary.skipped_below_min else "")
         )
