@@ -189,4 +189,4 @@ def test_the_grid_asks_with_an_before_a_label_that_starts_with_a_vowel(tmp_path,
     client = login(reviewer.username)
     location, _, _ = open_next_batch(client)
     html = client.get(location).content.decode()
-    assert f'<h1>Is each image {article} <span class="label-name">{label}</span>?</h1>' in html
+    assert f'>Is each image {article} <span class="label-name">{label}</span>?</h1>' in html
