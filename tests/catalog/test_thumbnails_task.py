@@ -169,26 +169,16 @@ def test_a_thumbnail_task_failing_in_process_leaves_the_upload_job_done(
     assert Prediction.objects.count() == 6
 
 
+# Six images: one task, or (two per task) three tasks, each queueing the next slice.
+@pytest.mark.parametrize("per_task", [{}, {"LABELQA_THUMBNAILS_PER_TASK": "2"}], ids=["one slice", "three slices"])
 @pytest.mark.django_db(transaction=True)
-def test_a_worker_process_makes_the_thumbnails_after_an_import(folder, media_root, live_worker):
+def test_a_worker_process_makes_the_thumbnails_after_an_import(folder, media_root, start_worker, per_task):
+    worker = start_worker(**per_task)
     predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
     wait_until(
         lambda: not Image.objects.filter(thumbnail="", problem="").exists(),
         timeout=60,
-        what="the worker's thumbnails",
-        process=live_worker,
-    )
-    assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
-
-
-@pytest.mark.django_db(transaction=True)
-def test_a_worker_checks_a_large_dataset_one_slice_per_task_until_every_image_is_done(folder, media_root, start_worker):
-    worker = start_worker(LABELQA_THUMBNAILS_PER_TASK="2")  # six images: three tasks, each queueing the next
-    predictions_import(dataset_name="photos", stream=io.BytesIO(ROWS), images_root=str(folder))
-    wait_until(
-        lambda: not Image.objects.filter(thumbnail="", problem="").exists(),
-        timeout=60,
-        what="the thumbnails of every slice",
+        what="the worker's thumbnails of every slice",
         process=worker,
     )
     assert Image.objects.exclude(thumbnail="").count() == 2 and Image.objects.exclude(problem="").count() == 4
