@@ -111,8 +111,8 @@ def _oldest_leases_released(lease: Lease, now) -> None:
     """
     others = Lease.objects.filter(reviewer_id=lease.reviewer_id, submitted_at__isnull=True, expires_at__gt=now)
     others = others.exclude(pk=lease.pk)
-    newest = list(others.order_by("-expires_at", "-pk").values_list("pk", flat=True)[: OPEN_LEASES_PER_REVIEWER - 1])
-    others.exclude(pk__in=newest).update(expires_at=now)
+    newest = others.order_by("-expires_at", "-pk").values("pk")[: OPEN_LEASES_PER_REVIEWER - 1]
+    others.exclude(pk__in=newest).update(expires_at=now)  # one statement: it runs on every lease
 
 
 def _lease_extended(lease: Lease, expires_at) -> bool:
