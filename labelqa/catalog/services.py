@@ -14,6 +14,7 @@ from typing import IO, NamedTuple, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
+from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
@@ -336,8 +337,8 @@ class ReformSummary:
 
     def describe(self, dataset_name: str) -> str:
         return (
-            f"{dataset_name}: {self.regrouped} unreviewed predictions regrouped from {self.dissolved} batches "
-            f"into {self.formed}."
+            f"{dataset_name}: {self.regrouped} unreviewed prediction{pluralize(self.regrouped)} regrouped from "
+            f"{self.dissolved} batch{pluralize(self.dissolved, 'es')} into {self.formed}."
         )
 
 

@@ -9,7 +9,7 @@ from django.test import Client
 from django.utils import timezone
 
 from labelqa.catalog.models import Prediction
-from labelqa.catalog.services import batches_reform, predictions_import
+from labelqa.catalog.services import ReformSummary, batches_reform, predictions_import
 from labelqa.review.models import Batch, Lease, Vote
 from labelqa.review.services import batch_lease, votes_submit
 from tests.conftest import PASSWORD
@@ -107,3 +107,8 @@ def test_the_dataset_page_button_and_the_admin_action_reform(fragmented, admin_u
     )
     assert "Frag: 75 unreviewed predictions regrouped from 5 batches into 4." in response.content.decode()
     assert batch_shapes(fragmented)[("Cat", 15)] == 1
+
+
+def test_the_summary_counts_in_the_singular_for_one():
+    assert ReformSummary(1, 1, 1).describe("d") == "d: 1 unreviewed prediction regrouped from 1 batch into 1."
+    assert ReformSummary(2, 3, 1).describe("d") == "d: 2 unreviewed predictions regrouped from 3 batches into 1."
