@@ -9,12 +9,14 @@
   const summary = box.querySelector("[data-progress-summary]");
   const failure = box.querySelector("[data-progress-failure]");
   const list = box.querySelector("[data-progress-errors]");
+  const KINDS_HEADING = "All of them by problem, most frequent first:";
 
   function showErrors(p) {
     if (!p.errors || !p.errors.length) return;
     list.replaceChildren();
     const lines = p.errors.slice();
     if (p.errors_more > 0) lines.push("… and " + p.errors_more + " more");
+    if (p.error_kinds && p.error_kinds.length) lines.push(KINDS_HEADING, ...p.error_kinds);
     for (const text of lines) {
       const item = document.createElement("li");
       item.textContent = text;

@@ -86,7 +86,8 @@ def _import(job: ImportJob) -> None:
                     **job.options,
                 )
     except RowsRejected as exc:
-        _finish(job, ImportJob.Status.FAILED, errors=exc.errors, error_total=exc.total)
+        kinds = [kind.describe(exc.unit) for kind in exc.kinds]
+        _finish(job, ImportJob.Status.FAILED, errors=exc.errors, error_total=exc.total, error_kinds=kinds)
     except (ValueError, OSError) as exc:
         # Bad options (a changed images root, an unknown format) or an unreadable file: the admin can act on these.
         _finish(job, ImportJob.Status.FAILED, errors=[str(exc)], error_total=1)
@@ -103,17 +104,23 @@ def _import(job: ImportJob) -> None:
 
 
 def _finish(
-    job: ImportJob, status: str, *, errors: list[str] | None = None, error_total: int = 0, counted: bool = False
+    job: ImportJob,
+    status: str,
+    *,
+    errors: list[str] | None = None,
+    error_total: int = 0,
+    error_kinds: list[str] | None = None,
+    counted: bool = False,
 ) -> None:
     """Record the outcome and drop the stored upload (the import has it, or it was refused).
 
     Only a finished import's own counts (`counted`) replace the ones the progress writer left in the row.
     """
     job.status, job.finished_at = status, timezone.now()
-    job.errors, job.error_total = errors or [], error_total
+    job.errors, job.error_total, job.error_kinds = errors or [], error_total, error_kinds or []
     job.rows_imported = job.rows_imported if counted else 0  # a failed import rolled back: none of it is stored
     key, job.file_key = job.file_key, ""
-    fields = ["status", "finished_at", "errors", "error_total", "rows_imported", "file_key"]
+    fields = ["status", "finished_at", "errors", "error_total", "error_kinds", "rows_imported", "file_key"]
     if counted:
         fields += ["dataset", "rows_validated", "rows_total", "bytes_read", "batches"]
     job.save(update_fields=fields)

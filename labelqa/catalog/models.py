@@ -192,6 +192,9 @@ class ImportJob(BackgroundJob):
     batches = models.PositiveIntegerField(default=0)
     errors = models.JSONField(default=list, blank=True, help_text="The first bad lines, as `line N: problem`.")
     error_total = models.PositiveIntegerField(default=0, help_text="How many problems there were in all.")
+    error_kinds = models.JSONField(
+        default=list, blank=True, help_text="Past the named lines: all the problems by kind, most frequent first."
+    )
 
     def __str__(self) -> str:
         return f"{self.dataset_name} · {self.file_name} ({self.status})"

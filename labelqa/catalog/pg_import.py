@@ -29,11 +29,14 @@ from django.utils import timezone
 from labelqa.catalog.models import IMAGE_PATH_UNIQUE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     MAX_REPORTED_ERRORS,
+    MAX_REPORTED_KINDS,
     NO_ROWS_PROBLEM,
     PREDICTION_COLUMNS,
+    PROBLEM_VALUE,
     SCALED_DIGITS,
     ErrorList,
     HeaderProblem,
+    ProblemKind,
     ProgressCallback,
     RowsRejected,
     check_prediction,
@@ -45,6 +48,7 @@ from labelqa.catalog.rows import (
     header_map,
     in_review_problem,
     prediction_records,
+    problem_kind,
     text_lines,
     voted_problem,
 )
@@ -533,7 +537,34 @@ def _raise_errors(cursor, dataset: Dataset, unit: str, valid: str) -> None:
     messages = []
     for phase, line, err, image, first, conf in cursor.fetchall():
         messages.append(f"{unit} {line}: {_problem(dataset, unit, phase, err, image, first, conf)}")
-    raise RowsRejected(messages, total, unit)
+    raise RowsRejected(messages, total, unit, _problem_kinds(cursor, dataset, unit) if total > len(messages) else [])
+
+
+def _problem_kinds(cursor, dataset: Dataset, unit: str) -> list[ProblemKind]:
+    """Sum the problems up by kind as ErrorList does: a field's problem by its text without values, others by check.
+
+    Each kind is named by the problem of its first line, its values left out (rows.problem_kind).
+    """
+    cursor.execute(
+        """
+        SELECT phase, count(*), min(line)
+        FROM lq_err
+        GROUP BY phase, err IS NULL, regexp_replace(err, %s, '…', 'g')
+        ORDER BY 2 DESC, 3
+        LIMIT %s
+        """,
+        [PROBLEM_VALUE, MAX_REPORTED_KINDS],
+    )
+    kinds = []
+    for phase, count, first_line in cursor.fetchall():
+        cursor.execute(
+            "SELECT err, image, first, conf FROM lq_err WHERE phase = %s AND line = %s LIMIT 1", [phase, first_line]
+        )
+        err, image, first, conf = cursor.fetchone()
+        kinds.append(
+            ProblemKind(problem_kind(_problem(dataset, unit, phase, err, image, first, conf)), count, first_line)
+        )
+    return kinds
 
 
 def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, first, conf) -> str:

@@ -15,6 +15,12 @@ from dataclasses import dataclass, field
 from typing import IO, Any
 
 MAX_REPORTED_ERRORS = 100
+# Past the first 100 lines, a file's problems are summed up by kind, most frequent first: 130 lines with a bad
+# confidence would otherwise hide the one path that leaves the images root.
+MAX_REPORTED_KINDS = 10
+# The values a problem quotes or counts (a path, a label, a line number): without them, lines share a kind. PostgreSQL
+# applies the same pattern to the problems it stores (pg_import).
+PROBLEM_VALUE = "'[^']*'|\"[^\"]*\"|[0-9]+"
 PREDICTION_COLUMNS = ("image", "label", "confidence")
 VOTE_COLUMNS = ("image", "reviewer", "verdict")
 GOLD_COLUMNS = ("image", "truth")
@@ -39,19 +45,48 @@ NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 ProgressCallback = Callable[[int, int, "int | None"], None]
 
 
-class RowsRejected(Exception):
-    """A file had bad lines (or items, `unit`); `errors` names the first of them, `total` counts them all."""
+def problem_kind(problem: str) -> str:
+    """Return the problem with the values it names left out, so that lines with the same problem count together."""
+    return re.sub(PROBLEM_VALUE, "…", problem)
 
-    def __init__(self, errors: list[str], total: int, unit: str = "line"):
+
+@dataclass(frozen=True)
+class ProblemKind:
+    text: str  # the problem, its values left out
+    count: int
+    first: int | None  # the first line (or item) with it; None for a problem of the whole file
+
+    def describe(self, unit: str) -> str:
+        return f"{self.count} × {self.text}" + (f" (first on {unit} {self.first})" if self.first is not None else "")
+
+
+class RowsRejected(Exception):
+    """A file had bad lines (or items, `unit`); `errors` names the first of them, `total` counts them all.
+
+    `kinds` sums the problems up by kind, most frequent first (the first MAX_REPORTED_KINDS): the message lists
+    them once more problems were found than `errors` names.
+    """
+
+    def __init__(self, errors: list[str], total: int, unit: str = "line", kinds: list[ProblemKind] | None = None):
         self.errors = errors
         self.total = total
         self.unit = unit
+        self.kinds = kinds or []
         super().__init__(self.message())
 
-    def message(self) -> str:
+    def summary(self) -> list[str]:
+        """The lines that follow the named problems: how many more there are and, then, their kinds."""
         more = self.total - len(self.errors)
-        lines = self.errors + ([f"... and {more} more bad {self.unit}s"] if more > 0 else [])
-        return "\n".join(lines)
+        if more <= 0:
+            return []
+        lines = [f"... and {more} more bad {self.unit}s"]
+        if self.kinds:
+            lines.append(f"the {self.total} bad {self.unit}s by problem, most frequent first:")
+            lines += [f"  {kind.describe(self.unit)}" for kind in self.kinds]
+        return lines
+
+    def message(self) -> str:
+        return "\n".join(self.errors + self.summary())
 
 
 class ErrorList:
@@ -67,9 +102,13 @@ class ErrorList:
         self.total = 0
         # A max-heap on (line, arrival) by negation: its root is the kept problem to drop for an earlier line.
         self._kept: list[tuple[int, int, str]] = []
+        self._kinds: dict[str, tuple[int, int | None]] = {}  # kind: (count, first line)
 
     def add(self, line: int | None, problem: str) -> None:
         self.total += 1
+        kind = problem_kind(problem)
+        count, first = self._kinds.get(kind, (0, line))
+        self._kinds[kind] = (count + 1, first if first is None or line is None else min(first, line))
         text = f"{self.unit} {line}: {problem}" if line is not None else problem
         entry = (-(line if line is not None else 0), -self.total, text)
         if len(self._kept) < MAX_REPORTED_ERRORS:
@@ -81,9 +120,15 @@ class ErrorList:
     def errors(self) -> list[str]:
         return [text for _, _, text in sorted(self._kept, reverse=True)]
 
+    @property
+    def kinds(self) -> list[ProblemKind]:
+        kinds = [ProblemKind(text, count, first) for text, (count, first) in self._kinds.items()]
+        return sorted(kinds, key=lambda k: (-k.count, k.first if k.first is not None else -1))[:MAX_REPORTED_KINDS]
+
     def raise_if_any(self) -> None:
         if self.total:
-            raise RowsRejected(self.errors, self.total, self.unit)
+            # The kinds only add to what the named lines say once some go unnamed.
+            raise RowsRejected(self.errors, self.total, self.unit, self.kinds if self.total > len(self._kept) else [])
 
 
 @dataclass

@@ -73,6 +73,7 @@ def run_progress(run: ClassificationRun) -> dict:
         "summary": summary,
         "errors": [run.error] if run.error else [],
         "errors_more": 0,
+        "error_kinds": [],
     }
 
 
@@ -135,4 +136,5 @@ def import_progress(job: ImportJob) -> dict:
         "summary": summary,
         "errors": job.errors,
         "errors_more": max(job.error_total - len(job.errors), 0),
+        "error_kinds": job.error_kinds,
     }

@@ -124,6 +124,22 @@ BAD_FILES = {
 
 
 @pytest.mark.django_db
+def test_past_the_first_hundred_lines_every_problem_still_shows_by_kind(tmp_path):
+    """120 bad confidences used to hide the one path that leaves the images root."""
+    text = "".join(f"{i}.jpg,Dog,x{i}\n" for i in range(120)) + "../up.jpg,Dog,90\nok.jpg,,90\n"
+    with pytest.raises(CommandError) as error:
+        call_command("import_predictions", str(write(tmp_path, text)), "--dataset", "bad")
+    assert str(error.value).endswith(
+        "line 100: confidence 'x99' is not a number\n"
+        "... and 22 more bad lines\n"
+        "the 122 bad lines by problem, most frequent first:\n"
+        "  120 × confidence … is not a number (first on line 1)\n"
+        "  1 × image path … escapes the images root (first on line 121)\n"
+        "  1 × label is empty (first on line 122)"
+    )
+
+
+@pytest.mark.django_db
 def test_a_label_may_hold_dots_within_its_parts(tmp_path):
     call_command("import_predictions", str(write(tmp_path, "a.jpg,v1.0/a..b,90\nb.jpg,...,90\n")), "--dataset", "dots")
     assert sorted(Prediction.objects.values_list("label", flat=True)) == ["...", "v1.0/a..b"]
@@ -204,7 +220,11 @@ def test_only_the_first_100_bad_lines_are_listed_then_a_count(tmp_path):
     with pytest.raises(RowsRejected) as error:
         predictions_import(dataset_name="d", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
     assert len(error.value.errors) == 100 and error.value.total == 130
-    assert error.value.message().splitlines()[-1] == "... and 30 more bad lines"
+    assert error.value.message().splitlines()[100:] == [
+        "... and 30 more bad lines",
+        "the 130 bad lines by problem, most frequent first:",
+        "  130 × confidence … is not a number (first on line 1)",
+    ]
     assert error.value.errors[0] == "line 1: confidence 'x' is not a number"
 
 

@@ -101,6 +101,9 @@ def test_a_bad_file_fails_its_job_with_the_lines_in_red_and_changes_nothing(admi
     assert job.status == ImportJob.Status.FAILED
     assert job.errors[0] == "line 2: confidence 'abc' is not a number" and len(job.errors) == 100
     assert job.error_total == 121 and job.rows_imported == 0
+    # Past the first 100 lines, every problem still shows, by kind.
+    kinds = ["120 × confidence … is negative (first on line 3)", "1 × confidence … is not a number (first on line 2)"]
+    assert job.error_kinds == kinds
     assert row_counts() == before
     assert stored_uploads(media_root) == []
 
@@ -108,9 +111,11 @@ def test_a_bad_file_fails_its_job_with_the_lines_in_red_and_changes_nothing(admi
     assert '<p class="error">Nothing was imported.' in page
     assert "line 2: confidence &#x27;abc&#x27; is not a number" in page and "… and 21 more" in page
     assert "<script>x</script>" not in page
+    assert "<li>All of them by problem, most frequent first:</li><li>120 × confidence … is negative" in page
     assert 'href="/analytics/?dataset=pets"' in page
     progress = admin_client(admin_user).get(f"/datasets/imports/{job.pk}/progress.json").json()
     assert progress["status"] == "failed" and progress["errors_more"] == 21 and len(progress["errors"]) == 100
+    assert progress["error_kinds"] == kinds
 
 
 @pytest.mark.django_db

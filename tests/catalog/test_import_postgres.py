@@ -10,7 +10,7 @@ from django.db.models import F
 
 from labelqa.catalog import pg_import
 from labelqa.catalog.models import Dataset, Image, Prediction
-from labelqa.catalog.rows import ErrorList, RowsRejected, read_prediction_rows, scale_confidences
+from labelqa.catalog.rows import ErrorList, ProblemKind, RowsRejected, read_prediction_rows, scale_confidences
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch
 from tests.conftest import seed_csv
@@ -25,23 +25,28 @@ def counts() -> tuple[int, int, int, int]:
     return Dataset.objects.count(), Image.objects.count(), Prediction.objects.count(), Batch.objects.count()
 
 
-def python_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int]:
+def verdict(rejected: RowsRejected) -> tuple[list[str], int, list[ProblemKind]]:
+    return rejected.errors, rejected.total, rejected.kinds
+
+
+def python_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int, list[ProblemKind]]:
     """Return the errors the pure Python reader gives for `data` (the SQLite path)."""
     errors = ErrorList()
     try:
         rows = list(read_prediction_rows(io.BytesIO(data), errors))
+        scale_confidences(rows, scale, errors)
+        errors.raise_if_any()
     except RowsRejected as exc:
-        return exc.errors, exc.total
-    scale_confidences(rows, scale, errors)
-    return errors.errors, errors.total
+        return verdict(exc)
+    return [], 0, []
 
 
-def copy_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int]:
+def copy_verdict(data: bytes, scale: str = "auto") -> tuple[list[str], int, list[ProblemKind]]:
     before = counts()
     with pytest.raises(RowsRejected) as error:
         predictions_import(dataset_name="pg", stream=io.BytesIO(data), images_root="/data", confidence_scale=scale)
     assert counts() == before
-    return error.value.errors, error.value.total
+    return verdict(error.value)
 
 
 @pytest.fixture(params=[pg_import.BLOCK_BYTES, 64], ids=["one block", "many blocks"])
@@ -64,6 +69,11 @@ MIXED_BAD = {
     "crlf and lone cr": b"a.jpg,Dog,90\r\nb.jpg,Dog,x\r\nc.jpg,Dog\ry,9\r\n",
     "header with metadata": b"confidence,note,image,label\n90,n1,a.jpg,Dog\nbad,n2,b.jpg,Dog\n80,n3,a.jpg,Cat\n",
     "many errors": b"".join(b"%d.jpg,Dog,x\n" % i for i in range(150)),
+    "many errors of several kinds": (
+        b"".join(b"%d.jpg,Dog,x%d\n" % (i, i) for i in range(120))
+        + b"../up.jpg,Dog,90\nok.jpg,,90\n"
+        + b"".join(b"d%d.jpg,Dog,90\nd%d.jpg,Dog,91\n" % (i, i) for i in range(5))
+    ),
     "late utf-8 error": b"a.jpg,Dog,x\n" * 30 + b"b\xff.jpg,Dog,90\n",
     "late nul": b"a.jpg,Dog,90\n" * 30 + b"b.jpg,Dog,9\x00\n",
     "field counts that even out": b"a.jpg,Dog,90,x\nb.jpg,Dog\nc.jpg,Cat,80\n",
