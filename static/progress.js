@@ -25,6 +25,19 @@
     failure.hidden = false;
   }
 
+  // A classifier run's flagged files, listed below its bar as they are found.
+  const flaggedBox = document.querySelector("[data-progress-flagged-box]");
+  function showFlagged(p) {
+    if (!flaggedBox || !p.flagged_files || !p.flagged_files.length) return;
+    const list = flaggedBox.querySelector("[data-progress-flagged]");
+    list.replaceChildren(...p.flagged_files.map((text) => {
+      const item = document.createElement("li");
+      item.textContent = text;
+      return item;
+    }));
+    flaggedBox.hidden = false;
+  }
+
   function poll() {
     fetch(box.dataset.progressUrl, { credentials: "same-origin" })
       .then((r) => r.json())
@@ -34,6 +47,7 @@
         summary.textContent = p.summary;
         box.dataset.status = p.status;
         if (p.status === "failed") showErrors(p);
+        showFlagged(p);
         if (p.status === "queued" || p.status === "running") setTimeout(poll, 1000);
       })
       .catch(() => setTimeout(poll, 3000));

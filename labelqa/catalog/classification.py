@@ -24,6 +24,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("labelqa")
 SAVE_EVERY = 256  # results are written in chunks so a killed run loses at most one chunk
+FLAGGED_FILES_LISTED = 100  # on the run's page; the worker's log names every one
 
 
 class RunRefused(ValueError):
@@ -112,18 +113,20 @@ def _classify(run: ClassificationRun) -> None:
         log.warning("classifier run %s: %r is not classified: %s", run.pk, name, problem)
     # An image saved without a prediction because its file could not be read (storage down for a moment) is
     # classified again; one whose file was read and is no image would only fail again.
-    settled = dict(
-        Image.objects.filter(dataset=dataset)
+    settled = {
+        path: problem if unusable else None
+        for path, unusable, problem in Image.objects.filter(dataset=dataset)
         .filter(Q(prediction__isnull=False) | Q(unusable=True))
-        .values_list("path", "unusable")
-    )
+        .values_list("path", "unusable", "problem")
+    }
     todo = [p for p in listing.paths if p not in settled]
-    unusable = sum(settled.get(p, False) for p in listing.paths)
+    unusable = [(p, settled[p]) for p in listing.paths if settled.get(p) is not None]
     run.total = len(listing.paths) + len(listing.refused)
     run.done = run.total - len(todo)
-    run.flagged = len(listing.refused) + unusable
-    run.classified_earlier = len(listing.paths) - len(todo) - unusable
-    run.save(update_fields=["total", "done", "flagged", "classified_earlier"])
+    run.flagged = len(listing.refused) + len(unusable)
+    run.classified_earlier = len(listing.paths) - len(todo) - len(unusable)
+    run.flagged_files = _flagged_listed([], [*listing.refused, *unusable])
+    run.save(update_fields=["total", "done", "flagged", "classified_earlier", "flagged_files"])
     if todo:
         classifier = Classifier(run.model, settings.LABELQA_DEVICE, run.batch_size)
         results = classifier.classify(todo, read_bytes=functools.partial(read_image_under, run.source))
@@ -158,7 +161,17 @@ def _save_results(dataset: Dataset, run: ClassificationRun, model_name: str, res
             if r.problem is None
         ]
     )
-    flagged = sum(r.problem is not None for r in results)
-    ClassificationRun.objects.filter(pk=run.pk).update(done=run.done + len(results), flagged=run.flagged + flagged)
+    flagged = [(r.key, r.problem) for r in results if r.problem is not None]
     run.done += len(results)
-    run.flagged += flagged
+    run.flagged += len(flagged)
+    run.flagged_files = _flagged_listed(run.flagged_files, flagged)
+    ClassificationRun.objects.filter(pk=run.pk).update(
+        done=run.done, flagged=run.flagged, flagged_files=run.flagged_files
+    )
+
+
+def _flagged_listed(listed: list[str], flagged: list[tuple[str, str]]) -> list[str]:
+    """Add flagged files, as `path: why`, to a run's list while it is shorter than FLAGGED_FILES_LISTED."""
+    room = max(FLAGGED_FILES_LISTED - len(listed), 0)
+    # A name that is not UTF-8 holds surrogate escapes, which JSON cannot store: they are written out as \udcff.
+    return listed + [f"{path}: {why}".encode(errors="backslashreplace").decode() for path, why in flagged[:room]]

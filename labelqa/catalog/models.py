@@ -156,6 +156,9 @@ class ClassificationRun(BackgroundJob):
     classified_earlier = models.PositiveIntegerField(
         default=0, help_text="Images an earlier run had classified: counted in done, not read again."
     )
+    flagged_files = models.JSONField(
+        default=list, blank=True, help_text="The first flagged files, as `path: why` (the worker's log names all)."
+    )
     error = models.TextField(blank=True)
 
     def __str__(self) -> str:

@@ -74,6 +74,7 @@ def run_progress(run: ClassificationRun) -> dict:
         "errors": [run.error] if run.error else [],
         "errors_more": 0,
         "error_kinds": [],
+        "flagged_files": run.flagged_files,
     }
 
 

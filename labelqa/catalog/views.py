@@ -8,7 +8,7 @@ from django.utils.cache import patch_cache_control
 from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.catalog import selectors, services
-from labelqa.catalog.classification import RunRefused, classification_start
+from labelqa.catalog.classification import FLAGGED_FILES_LISTED, RunRefused, classification_start
 from labelqa.catalog.forms import ClassifyForm, PredictionUploadForm
 from labelqa.catalog.imports import import_job_create
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob
@@ -68,7 +68,8 @@ def classify(request: HttpRequest) -> HttpResponse:
 @admin_required
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
     found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
-    return render(request, "catalog/run.html", {"run": found, "progress": selectors.run_progress(found)})
+    context = {"run": found, "progress": selectors.run_progress(found), "flagged_listed": FLAGGED_FILES_LISTED}
+    return render(request, "catalog/run.html", context)
 
 
 @require_GET

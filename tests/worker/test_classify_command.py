@@ -6,6 +6,8 @@ from pathlib import Path
 
 import pytest
 from django.core.management import CommandError, call_command
+from django.test import Client
+from django.utils.html import escape
 
 from labelqa.catalog.classification import RunRefused, classification_start
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
@@ -16,7 +18,7 @@ CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat
 
 # transaction=True: the run is enqueued on commit, as it is outside tests.
 @pytest.mark.django_db(transaction=True)
-def test_classify_labels_a_cat_flags_a_broken_file_and_a_rerun_adds_nothing(tmp_path, eager_celery):
+def test_classify_labels_a_cat_flags_a_broken_file_and_a_rerun_adds_nothing(tmp_path, eager_celery, admin_user):
     shutil.copy(DEMO / "chelsea.jpg", tmp_path / "chelsea.jpg")
     (tmp_path / "broken.jpg").write_bytes(b"\xff\xd8\xff\xe0 truncated")
     (tmp_path / "empty.png").write_bytes(b"")
@@ -30,12 +32,21 @@ def test_classify_labels_a_cat_flags_a_broken_file_and_a_rerun_adds_nothing(tmp_
     flagged = dict(Image.objects.exclude(problem="").values_list("path", "problem"))
     assert set(flagged) == {"broken.jpg", "empty.png"}
     assert not Prediction.objects.filter(image__path__in=flagged).exists()
+    run = ClassificationRun.objects.get()
+    assert sorted(run.flagged_files) == sorted(f"{path}: {problem}" for path, problem in flagged.items())
+    admin = Client()
+    admin.force_login(admin_user)
+    page = admin.get(f"/datasets/runs/{run.pk}/").content.decode()
+    assert '<div id="run-flagged" data-progress-flagged-box >' in page
+    assert f"<li>{escape(run.flagged_files[0])}</li>" in page
+    assert admin.get(f"/datasets/runs/{run.pk}/progress.json").json()["flagged_files"] == run.flagged_files
 
     shutil.copy(DEMO / "coffee.jpg", tmp_path / "coffee.jpg")
     second = classify(tmp_path)
     latest = ClassificationRun.objects.first()
     assert second == f"Run {latest.pk} on 'cats': 1 classified, 2 flagged as unreadable, 1 already done\n"
     assert latest.status == "done" and latest.total == 4 and latest.done == 4
+    assert sorted(latest.flagged_files) == sorted(run.flagged_files), "files an earlier run found unusable are listed"
     assert Image.objects.filter(dataset__name="cats").count() == 4
     assert Prediction.objects.get(image__path="coffee.jpg").label in {"espresso", "cup", "coffee mug"}
 

@@ -100,8 +100,11 @@ def test_the_listing_refuses_names_the_importer_refuses(tmp_path):
 @pytest.mark.django_db
 def test_names_that_cannot_be_stored_are_flagged_and_the_run_goes_on(tmp_path):
     odd_names(tmp_path)
-    assert counts(executed(new_run(tmp_path))) == ("done", 5, 5, 4)
+    run = executed(new_run(tmp_path))
+    assert counts(run) == ("done", 5, 5, 4)
     assert stored() == {"good.jpg": True}
+    # The run's page lists them, a name that is not UTF-8 written out as its escape.
+    assert len(run.flagged_files) == 4 and any(name.startswith("bad\\udcff") for name in run.flagged_files)
 
 
 def escaping_link(folder: Path) -> None:
