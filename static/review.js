@@ -14,6 +14,7 @@
   const GRIDS = "labelqa.review.grids";
   const SENT = "labelqa.review.sent";
   const KEPT = 20;  // grids remembered per tab; a reviewer holds at most three open ones
+  const LEASE_WARNING_MS = 60 * 1000;  // the lease's last minute is announced
   const storage = {
     read(key, fallback) {
       try { return JSON.parse(window.sessionStorage.getItem(key)) || fallback; } catch (e) { return fallback; }
@@ -190,6 +191,22 @@
   });
   zoom.addEventListener("click", (e) => { if (e.target === zoom || e.target === zoomImg) zoom.close(); });
   form.querySelector("[data-action=help]").addEventListener("click", () => keymap.showModal());
+
+  // The lease's last minute: say so, as a grid kept past its lease may go to another reviewer.
+  const leaseTime = document.getElementById("lease-time");
+  if (form.dataset.leaseSeconds !== undefined && leaseTime) {
+    const deadline = Date.now() + Number(form.dataset.leaseSeconds) * 1000;
+    const warn = () => {
+      const left = deadline - Date.now();
+      if (left > LEASE_WARNING_MS) return setTimeout(warn, left - LEASE_WARNING_MS);
+      leaseTime.textContent = left > 0
+        ? "Under a minute left on this grid: submit it now, or another reviewer may get it."
+        : "This grid's time is up: submitting still saves it while no other reviewer has taken it.";
+      leaseTime.hidden = false;
+      if (left > 0) setTimeout(warn, left);
+    };
+    warn();
+  }
 
   settleSent(token);
   const restored = restore();

@@ -87,6 +87,8 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     if not revising:  # the page shows these only on a first look
         context["previous_batch_id"] = selectors.previous_batch_id(request.user, exclude=batch.pk)
         context["progress"] = selectors.reviewer_progress(request.user, batch.dataset)
+        # Seconds, not a time of day: the page counts down on its own clock, whatever the reviewer's clock says.
+        context["lease_seconds_left"] = max(int((lease.expires_at - timezone.now()).total_seconds()), 0)
     return render(request, "review/batch.html", context)
 
 

@@ -3,13 +3,15 @@ and the keys beyond toggling."""
 
 import io
 import re
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 
 from labelqa.catalog.models import Dataset
 from labelqa.catalog.services import predictions_import
-from labelqa.review.models import Vote
+from labelqa.review.models import Lease, Vote
 from tests.browser.conftest import ARTIFACTS, _draw, login
 
 pytestmark = [pytest.mark.live, pytest.mark.django_db(transaction=True)]
@@ -235,3 +237,16 @@ def test_b_goes_back_to_the_previous_batch(page, live_server, pets_images, revie
     with page.expect_navigation(url=re.compile(rf"/review/batch/{second}/$")):
         page.get_by_role("link", name="back to the next batch").click()
     assert [i for i, c in enumerate(checked(page)) if not c] == [2]
+
+
+def test_the_last_minute_of_a_lease_is_announced(page, live_server, pets_images, reviewer):
+    login(page, live_server, reviewer.username)
+    batch_id = open_grid(page, live_server)
+    assert page.locator("#lease-time").is_hidden(), "ten minutes left: nothing to say"
+    Lease.objects.filter(batch_id=batch_id, reviewer=reviewer).update(expires_at=timezone.now() + timedelta(seconds=3))
+    page.reload()
+    notice = page.locator("#lease-time")
+    assert "Under a minute left on this grid" in notice.inner_text()
+    # Counted on the page's own clock: once the lease runs out, the notice says what a submit still does.
+    page.wait_for_function("() => document.getElementById('lease-time').textContent.includes('time is up')")
+    assert notice.get_attribute("role") == "status"
