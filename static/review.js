@@ -42,7 +42,14 @@
   }
 
   const form = document.getElementById("batch-form");
-  if (!form) { settleSent(null); return; }
+  if (!form) {
+    settleSent(null);
+    // After a submit the queue's page comes up at the bare /review/next/, its filter kept in the session only: the
+    // address gets the filter back, so that reloading it asks the same queue and not every dataset's.
+    const empty = document.getElementById("queue-empty");
+    if (empty && empty.dataset.queue) window.history.replaceState(window.history.state, "", empty.dataset.queue);
+    return;
+  }
   const KEYS = "1234567890qwertyuiopasdfg";
   const tiles = Array.from(form.querySelectorAll(".tile"));
   const boxes = tiles.map((t) => t.querySelector("input[type=checkbox]"));

@@ -250,3 +250,15 @@ def test_the_last_minute_of_a_lease_is_announced(page, live_server, pets_images,
     # Counted on the page's own clock: once the lease runs out, the notice says what a submit still does.
     page.wait_for_function("() => document.getElementById('lease-time').textContent.includes('time is up')")
     assert notice.get_attribute("role") == "status"
+
+
+def test_the_end_of_a_filtered_queue_keeps_its_filter_in_the_address(page, live_server, pets_images, reviewer):
+    """Reloading "All done" must ask the same queue again, not lease from another dataset."""
+    login(page, live_server, reviewer.username)
+    page.goto(f"{live_server.url}/review/next/?dataset=pets&label=Cat")  # Cat: one batch
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert page.locator("#queue-empty").is_visible()
+    assert page.url.endswith("/review/next/?dataset=pets&label=Cat")
+    page.reload()
+    assert page.locator("#queue-empty").is_visible() and "labelled “Cat”" in page.inner_text("#queue-empty")
