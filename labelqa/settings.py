@@ -185,11 +185,11 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     # exceed the longest task (classify_run may run 6 h 5 min) or a running task would be handed out twice.
     "visibility_timeout": env.int("LABELQA_BROKER_VISIBILITY_TIMEOUT", default=22_200),
 }
-# Tallies left stale while the broker was down are recomputed by this sweep (run `celery beat`, or a worker
-# with -B). 0 turns the schedule off.
 # Images a thumbnail task checks before it queues the rest: a million-image import then holds no worker for long
 # while uploads and aggregation wait.
 LABELQA_THUMBNAILS_PER_TASK = env.int("LABELQA_THUMBNAILS_PER_TASK", default=2000)
+# Tallies left stale while the broker was down are recomputed by this sweep (run `celery beat`, or a worker
+# with -B). 0 turns the schedule off.
 LABELQA_TALLY_SWEEP_SECONDS = env.float("LABELQA_TALLY_SWEEP_SECONDS", default=60)
 CELERY_BEAT_SCHEDULE = (
     {
