@@ -96,18 +96,19 @@ def reviewer_progress(reviewer, dataset: Dataset) -> dict:
     return {"submitted": submitted, "remaining": min(remaining, REMAINING_COUNT_CAP), "more": more}
 
 
-def previous_batch_id(reviewer, *, exclude: int | None = None) -> int | None:
+def _submitted_latest_first(reviewer) -> QuerySet:
+    return Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False).order_by("-submitted_at")
+
+
+def previous_batch_id(reviewer, *, exclude: int) -> int | None:
     """Return the batch this reviewer submitted last (other than `exclude`), to go back and change votes."""
-    submitted = Lease.objects.filter(reviewer=reviewer, submitted_at__isnull=False)
-    if exclude is not None:
-        submitted = submitted.exclude(batch_id=exclude)
-    return submitted.order_by("-submitted_at").values_list("batch_id", flat=True).first()
+    return _submitted_latest_first(reviewer).exclude(batch_id=exclude).values_list("batch_id", flat=True).first()
 
 
 def last_submitted_batch(reviewer) -> Batch | None:
     """Return the batch this reviewer submitted last, with its dataset: the end of the queue offers it again."""
-    batch_id = previous_batch_id(reviewer)
-    return Batch.objects.select_related("dataset").filter(pk=batch_id).first() if batch_id else None
+    lease = _submitted_latest_first(reviewer).select_related("batch__dataset").first()
+    return lease.batch if lease else None
 
 
 def live_leases_of_others(reviewer, now) -> QuerySet:
