@@ -547,24 +547,22 @@ def _problem_kinds(cursor, dataset: Dataset, unit: str) -> list[ProblemKind]:
     """
     cursor.execute(
         """
-        SELECT phase, count(*), min(line)
-        FROM lq_err
-        GROUP BY phase, err IS NULL, regexp_replace(err, %s, '…', 'g')
-        ORDER BY 2 DESC, 3
+        SELECT phase, err, image, first, conf, n, line
+        FROM (
+            SELECT e.*, count(*) OVER kind AS n, row_number() OVER (kind ORDER BY line) AS k
+            FROM lq_err e
+            WINDOW kind AS (PARTITION BY phase, err IS NULL, regexp_replace(err, %s, '…', 'g'))
+        ) kinds
+        WHERE k = 1
+        ORDER BY n DESC, line
         LIMIT %s
         """,
         [PROBLEM_VALUE, MAX_REPORTED_KINDS],
     )
-    kinds = []
-    for phase, count, first_line in cursor.fetchall():
-        cursor.execute(
-            "SELECT err, image, first, conf FROM lq_err WHERE phase = %s AND line = %s LIMIT 1", [phase, first_line]
-        )
-        err, image, first, conf = cursor.fetchone()
-        kinds.append(
-            ProblemKind(problem_kind(_problem(dataset, unit, phase, err, image, first, conf)), count, first_line)
-        )
-    return kinds
+    return [
+        ProblemKind(problem_kind(_problem(dataset, unit, phase, err, image, first, conf)), count, line)
+        for phase, err, image, first, conf, count, line in cursor.fetchall()
+    ]
 
 
 def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, first, conf) -> str:
