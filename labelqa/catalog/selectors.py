@@ -74,6 +74,7 @@ def run_progress(run: ClassificationRun) -> dict:
         "errors": [run.error] if run.error else [],
         "errors_more": 0,
         "error_kinds": [],
+        "error_lines": [run.error] if run.error else [],
         "flagged_files": run.flagged_files,
     }
 
@@ -123,6 +124,7 @@ def import_progress(job: ImportJob) -> dict:
         )
         summary += f" in {job.batches:,} batch{pluralize(job.batches, 'es')}" if done else ""
         summary += _speed_text(rate, eta, "rows")
+    more = max(job.error_total - len(job.errors), 0)
     return {
         "id": job.pk,
         "dataset": job.dataset_name,
@@ -136,6 +138,17 @@ def import_progress(job: ImportJob) -> dict:
         "eta_seconds": round(eta) if eta is not None else None,
         "summary": summary,
         "errors": job.errors,
-        "errors_more": max(job.error_total - len(job.errors), 0),
+        "errors_more": more,
         "error_kinds": job.error_kinds,
+        "error_lines": _error_lines(job.errors, more, job.error_kinds),
     }
+
+
+def _error_lines(errors: list[str], more: int, kinds: list[str]) -> list[str]:
+    """Return a failed job's list as its page shows it, worded here once for the page and its script."""
+    lines = list(errors)
+    if more:
+        lines.append(f"… and {more} more")
+    if kinds:
+        lines += ["All of them by problem, most frequent first:", *kinds]
+    return lines
