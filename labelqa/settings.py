@@ -147,6 +147,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 LABELQA_MAX_UPLOAD_BYTES = env.int("LABELQA_MAX_UPLOAD_BYTES", default=200 * 1024 * 1024)
 
+# Directories and s3:// prefixes datasets may read images from (comma-separated); empty allows any. An admin names
+# the images root in a browser, so without it an admin account can show any image file the server can read.
+LABELQA_IMAGE_ROOTS = env.list("LABELQA_IMAGE_ROOTS", default=[])
+
 LABELQA_MODEL = env.str("LABELQA_MODEL", default="efficientnet-lite0")
 LABELQA_DEVICE = env.str("LABELQA_DEVICE", default="auto")
 LABELQA_LEASE_TTL_SECONDS = env.int("LABELQA_LEASE_TTL_SECONDS", default=600)

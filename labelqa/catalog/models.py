@@ -1,8 +1,11 @@
 """Datasets, their images and the model's prediction for each image."""
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
+
+from labelqa.catalog.storage import root_refusal
 
 
 class Consensus(models.TextChoices):
@@ -55,6 +58,11 @@ class Dataset(models.Model):
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        # Here, so that the admin's form and the services (through full_clean) refuse the same roots.
+        if self.images_root and (refusal := root_refusal(self.images_root)) is not None:
+            raise ValidationError({"images_root": refusal})
 
 
 # The bulk importer recognises a repeated image by this constraint's name.

@@ -40,8 +40,31 @@ def is_s3(root: str) -> bool:
     return root.startswith("s3://")
 
 
+def root_refusal(root: str) -> str | None:
+    """Say why datasets may not read images from `root`, or None when LABELQA_IMAGE_ROOTS allows it (empty: any)."""
+    allowed = settings.LABELQA_IMAGE_ROOTS
+    if not allowed or any(_root_within(root, parent) for parent in allowed):
+        return None
+    return (
+        f"{root} is not under an images root this server allows (LABELQA_IMAGE_ROOTS: {', '.join(allowed)}); "
+        "use a directory or s3:// prefix under one of them, or ask whoever runs the server to add yours"
+    )
+
+
+def _root_within(root: str, parent: str) -> bool:
+    if is_s3(root) != is_s3(parent):
+        return False
+    if is_s3(root):  # keys are plain strings: the prefix must match up to a slash
+        return f"{root.rstrip('/')}/".startswith(f"{parent.rstrip('/')}/")
+    # Resolved, so that neither `..` nor a symbolic link inside an allowed directory leads out of it.
+    return Path(root).resolve().is_relative_to(Path(parent).resolve())
+
+
 def read_image(root: str, path: str) -> bytes:
     """Return the bytes of `path` under `root`, refusing anything outside the root or too large to be a photo."""
+    if root and root_refusal(root) is not None:
+        # A root set before LABELQA_IMAGE_ROOTS was, or since narrowed: its images are not served any more.
+        raise ImageUnavailable("the dataset's images root is not one this server allows (LABELQA_IMAGE_ROOTS)")
     if is_s3(root):
         bucket, prefix = split_s3_uri(root)
         key = posixpath.join(prefix, path) if prefix else path
