@@ -152,6 +152,9 @@ LABELQA_MAX_UPLOAD_BYTES = env.int("LABELQA_MAX_UPLOAD_BYTES", default=200 * 102
 LABELQA_IMAGE_ROOTS = env.list("LABELQA_IMAGE_ROOTS", default=[])
 
 LABELQA_MODEL = env.str("LABELQA_MODEL", default="efficientnet-lite0")
+# Directories that TorchScript files named on the classify form or command may come from (comma-separated); empty
+# allows any file. The built-in model and LABELQA_MODEL, which whoever runs the server sets, are always allowed.
+LABELQA_MODEL_DIRS = env.list("LABELQA_MODEL_DIRS", default=[])
 LABELQA_DEVICE = env.str("LABELQA_DEVICE", default="auto")
 LABELQA_LEASE_TTL_SECONDS = env.int("LABELQA_LEASE_TTL_SECONDS", default=600)
 # With several processes, a shared cache (redis://host:6379/1) makes the re-rank throttle hold per deployment

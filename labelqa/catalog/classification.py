@@ -16,7 +16,7 @@ from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3, root_refusal
-from worker.model_files import DEFAULT_MODEL, model_file_missing
+from worker.model_files import DEFAULT_MODEL, model_file_missing, model_outside
 from worker.sources import list_images, read_image_under
 
 if TYPE_CHECKING:
@@ -47,6 +47,14 @@ def classification_start(
     if not is_s3(source) and not Path(source).is_dir():
         raise RunRefused(
             f"{source} is not a directory on the server; give a folder or s3://bucket/prefix", field="source"
+        )
+    configured = model == settings.LABELQA_MODEL  # whoever runs the server chose that one
+    if model and not configured and model_outside(model, settings.LABELQA_MODEL_DIRS):  # before looking for it
+        raise RunRefused(
+            f"{model} is not in a directory this server loads models from "
+            f"(LABELQA_MODEL_DIRS: {', '.join(settings.LABELQA_MODEL_DIRS)}); put the file in one of them, "
+            f"or use {DEFAULT_MODEL}",
+            field="model",
         )
     if model and model_file_missing(model):
         raise RunRefused(

@@ -1,13 +1,15 @@
-"""LABELQA_IMAGE_ROOTS: the directories and s3:// prefixes datasets may read images from, wherever a root is named."""
+"""LABELQA_IMAGE_ROOTS and LABELQA_MODEL_DIRS: where datasets may read images from and runs load models from."""
 
 import pytest
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from labelqa.catalog.classification import RunRefused, classification_start
 from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob
 from labelqa.catalog.storage import ImageUnavailable, read_image, root_refusal
 from tests.catalog.test_import_jobs import upload
 from tests.conftest import jpeg, seed_csv
+from worker.model_files import DEFAULT_MODEL
 
 
 @pytest.fixture
@@ -117,3 +119,25 @@ def test_a_root_named_before_the_list_was_set_is_not_read_any_more(allowed, tmp_
     assert read_image(str(allowed), "a.jpg") == jpeg()
     with pytest.raises(ImageUnavailable, match=r"images root is not one this server allows \(LABELQA_IMAGE_ROOTS\)"):
         read_image(str(tmp_path), "a.jpg")
+
+
+@pytest.mark.django_db
+def test_a_model_file_outside_the_model_directories_is_refused_before_anything_is_made(settings, tmp_path):
+    models = tmp_path / "models"
+    models.mkdir()
+    (models / "escape").symlink_to(tmp_path)
+    settings.LABELQA_MODEL_DIRS = [str(models)]
+    settings.LABELQA_MODEL = str(tmp_path / "configured.pt")
+    for model in (tmp_path / "other.pt", models / "escape" / "other.pt", models / ".." / "other.pt"):
+        with pytest.raises(RunRefused, match=rf"^{model} is not in a directory this server loads models from") as no:
+            classification_start(dataset_name="cats", source=str(tmp_path), model=str(model))
+        assert no.value.field == "model"
+        assert f"(LABELQA_MODEL_DIRS: {models})" in str(no.value)
+    # Inside, the file is looked for; the built-in model and the configured one are allowed wherever they are.
+    with pytest.raises(RunRefused, match="there is no model file"):
+        classification_start(dataset_name="cats", source=str(tmp_path), model=str(models / "none.pt"))
+    with pytest.raises(RunRefused, match="there is no model file"):
+        classification_start(dataset_name="cats", source=str(tmp_path), model=settings.LABELQA_MODEL)
+    assert not Dataset.objects.exists() and not ClassificationRun.objects.exists()
+    settings.CELERY_TASK_ALWAYS_EAGER = False
+    assert classification_start(dataset_name="cats", source=str(tmp_path), model=DEFAULT_MODEL).model == DEFAULT_MODEL
