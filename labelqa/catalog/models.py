@@ -90,6 +90,11 @@ class Image(models.Model):
         return self.path
 
 
+# An image's check undone: a replaced prediction may come with a new file under the same path, so the thumbnail pass
+# that follows every import looks at the file again rather than keep showing the old one's thumbnail (or problem).
+UNCHECKED_IMAGE = {"thumbnail": "", "problem": "", "unusable": False}
+
+
 class Prediction(models.Model):
     """The model's label for one image, with the reviewers' tally kept up to date by the aggregation task."""
 

@@ -26,7 +26,7 @@ from typing import IO, Any
 from django.db import IntegrityError, ProgrammingError, connection, transaction
 from django.utils import timezone
 
-from labelqa.catalog.models import IMAGE_PATH_UNIQUE, Dataset, Image, Prediction
+from labelqa.catalog.models import IMAGE_PATH_UNIQUE, UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     MAX_REPORTED_ERRORS,
     MAX_REPORTED_KINDS,
@@ -698,6 +698,8 @@ def _write(
         with _foreign_keys_by_construction(cursor, dataset):
             _write_parts(cursor, statement, params, parts, progress, total)
         return CopyResult(imported, total - imported, batches, 0)
+    unchecked = ", ".join(f"{field} = %(unchecked_{field})s" for field in UNCHECKED_IMAGE)
+    params |= {f"unchecked_{field}": value for field, value in UNCHECKED_IMAGE.items()}
     statement = f"""
         WITH v AS ({source}),
         w AS (SELECT v.*, x.prediction_id, x.image_id AS old_image,
@@ -706,7 +708,7 @@ def _write(
               FROM v JOIN lq_batch b ON b.label = v.label AND b.k = v.k LEFT JOIN lq_replace x ON x.line = v.line),
         images AS (INSERT INTO {image} (id, dataset_id, path, problem, thumbnail, metadata)
                    SELECT image_id, %(ds)s, image, '', '', meta FROM w WHERE old_image IS NULL),
-        metadata AS (UPDATE {image} i SET metadata = w.meta FROM w WHERE w.old_image = i.id),
+        metadata AS (UPDATE {image} i SET metadata = w.meta, {unchecked} FROM w WHERE w.old_image = i.id),
         updated AS (UPDATE {prediction} p
                     SET label = w.label, confidence = w.conf, model_name = %(model)s, top_k = '[]',
                         batch_id = w.batch_id, confirms = 0, disconfirms = 0, tally_stale = false

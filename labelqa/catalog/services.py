@@ -18,7 +18,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
-from labelqa.catalog.models import Dataset, Image, Prediction, dataset_name_validator
+from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, dataset_name_validator
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -287,8 +287,10 @@ def _replace_predictions(
     """Overwrite the unreviewed predictions of `rows` and drop the batches this leaves empty."""
     images = Image.objects.in_bulk([existing[r.image].image_id for r in rows])
     for r in rows:
-        images[existing[r.image].image_id].metadata = r.metadata
-    Image.objects.bulk_update(list(images.values()), ["metadata"], batch_size=CHUNK)
+        image = images[existing[r.image].image_id]
+        image.metadata = r.metadata
+        image.thumbnail, image.problem, image.unusable = UNCHECKED_IMAGE.values()
+    Image.objects.bulk_update(list(images.values()), ["metadata", *UNCHECKED_IMAGE], batch_size=CHUNK)
     with_prediction = [r for r in rows if existing[r.image].prediction_id is not None]
     predictions = Prediction.objects.in_bulk([existing[r.image].prediction_id for r in with_prediction])
     old_batches = {p.batch_id for p in predictions.values() if p.batch_id}
@@ -454,7 +456,7 @@ RENDERED_FORMATS = {"TIFF"}
 ZOOM_SIZE = 2048
 
 
-IMAGE_CHECK_FIELDS = ["thumbnail", "problem", "unusable"]
+IMAGE_CHECK_FIELDS = list(UNCHECKED_IMAGE)
 T = TypeVar("T")
 
 

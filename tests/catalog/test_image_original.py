@@ -103,3 +103,30 @@ def test_a_tiff_replaced_by_a_reimport_is_not_zoomed_as_the_file_before(tmp_path
         assert shown.convert("RGB").getpixel((10, 10))[0] > 200, "the new red scan, not the blue one"
     cached = list((media_root / "zooms").rglob("*.webp"))
     assert [path.read_bytes() for path in cached] == [response.content], "the old rendition is dropped"
+
+
+@pytest.mark.django_db
+def test_a_photo_replaced_by_a_reimport_gets_a_thumbnail_of_the_new_file(tmp_path, media_root, reviewer):
+    from labelqa.catalog.services import thumbnails_make
+
+    def save_photo(name: str, colour: str) -> None:
+        PILImage.new("RGB", (64, 48), colour).save(tmp_path / name, "JPEG")
+
+    def thumbnail_red(image: Image) -> int:
+        response = client.get(f"/datasets/images/{image.pk}/thumbnail/")
+        with PILImage.open(io.BytesIO(response.content)) as shown:
+            return shown.convert("RGB").getpixel((10, 10))[0]
+
+    save_photo("a.jpg", "blue")
+    save_photo("b.jpg", "blue")
+    predictions_import(dataset_name="d", stream=io.BytesIO(b"a.jpg,Dog,90\nb.jpg,Dog,80\n"), images_root=str(tmp_path))
+    thumbnails_make(dataset_id=Image.objects.get(path="a.jpg").dataset_id)
+    client = Client()
+    client.force_login(reviewer)
+    assert thumbnail_red(Image.objects.get(path="a.jpg")) < 50
+    save_photo("a.jpg", "red")  # a new photo under the same path, its prediction imported again
+    save_photo("b.jpg", "red")  # changed without a reimport: its thumbnail stays until it is checked again
+    predictions_import(dataset_name="d", stream=io.BytesIO(b"a.jpg,Cat,95\n"), replace=True)
+
+    assert thumbnail_red(Image.objects.get(path="a.jpg")) > 200
+    assert thumbnail_red(Image.objects.get(path="b.jpg")) < 50

@@ -10,7 +10,7 @@ from django.db import connection
 from django.utils import timezone
 
 from labelqa.catalog import services
-from labelqa.catalog.models import Dataset, Image, Prediction
+from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
 from labelqa.review.models import Batch, Lease, Vote
@@ -321,6 +321,22 @@ def test_replace_overwrites_unreviewed_predictions_and_rebatches_them(pets):
     # Every prediction is in exactly one batch of its own label.
     assert not Prediction.objects.filter(dataset=pets, batch__isnull=True).exists()
     assert all(p.batch.label == p.label for p in Prediction.objects.filter(dataset=pets).select_related("batch"))
+
+
+@pytest.mark.django_db
+def test_replace_has_the_replaced_images_checked_again_and_no_others(pets):
+    checked = {"thumbnail": "thumbnails/old.webp", "problem": "could not be read", "unusable": True}
+    Image.objects.filter(dataset=pets).update(**checked)
+    predictions_import(
+        dataset_name="pets",
+        stream=io.BytesIO(b"images/cat-0003.jpg,Fox,88\n"),
+        images_root=pets.images_root,
+        replace=True,
+    )
+    fields = list(checked)
+    assert Image.objects.filter(path="images/cat-0003.jpg").values(*fields).get() == UNCHECKED_IMAGE
+    others = Image.objects.filter(dataset=pets).exclude(path="images/cat-0003.jpg")
+    assert others.exists() and not others.exclude(**checked).exists()
 
 
 @pytest.mark.django_db
