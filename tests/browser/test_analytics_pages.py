@@ -91,6 +91,17 @@ def test_a_long_class_name_does_not_widen_the_table(page, live_server, pets, sci
     assert widths["wide"] - widths["narrow"] <= 16 * 16, widths
     assert page.evaluate("document.documentElement.scrollWidth") <= 1280
 
+    # Scrolled sideways to the last bucket, the class names stay in view at the frame's left edge.
+    frame = page.locator(".table-wrap")
+    assert frame.evaluate("e => e.scrollWidth > e.clientWidth"), "the table is wider than its frame at 1280 px"
+    frame.evaluate("e => { e.scrollLeft = e.scrollWidth; }")
+    left = frame.evaluate("e => e.getBoundingClientRect().left")
+    for cell in (link.locator("xpath=ancestor::td"), page.locator("#report-table thead th").first):
+        assert abs(cell.evaluate("e => e.getBoundingClientRect().left") - left) <= 1
+    last = page.locator("#report-table tr.class-row").first.locator("td").last
+    assert last.evaluate("e => e.getBoundingClientRect().right") <= 1280
+    frame.evaluate("e => { e.scrollLeft = 0; }")
+
     # Still the link to the class page.
     with page.expect_navigation():
         link.click()
