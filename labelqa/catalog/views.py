@@ -5,6 +5,7 @@ from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
+from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_POST
 
 from labelqa.catalog import selectors, services
@@ -47,8 +48,11 @@ def datasets(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> 
 
 @admin_required
 def classify(request: HttpRequest) -> HttpResponse:
-    """Start a classifier run over a folder or S3 prefix and show its progress page."""
-    form = ClassifyForm(request.POST or None)
+    """Start a classifier run over a folder or S3 prefix and show its progress page.
+
+    A GET's query fills the form in (an earlier run's "Run again"): nothing starts before the admin submits it.
+    """
+    form = ClassifyForm(request.POST or None, initial=request.GET.dict())
     if request.method == "POST" and form.is_valid():
         data = form.cleaned_data
         try:
@@ -68,7 +72,15 @@ def classify(request: HttpRequest) -> HttpResponse:
 @admin_required
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
     found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
-    context = {"run": found, "progress": selectors.run_progress(found), "flagged_listed": FLAGGED_FILES_LISTED}
+    settings_used = {"dataset": found.dataset.name, "source": found.source, "model": found.model}
+    if found.batch_size is not None:
+        settings_used["batch_size"] = found.batch_size
+    context = {
+        "run": found,
+        "progress": selectors.run_progress(found),
+        "flagged_listed": FLAGGED_FILES_LISTED,
+        "run_again_query": urlencode(settings_used),
+    }
     return render(request, "catalog/run.html", context)
 
 

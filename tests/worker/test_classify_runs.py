@@ -1,6 +1,8 @@
 """Classifier runs over awkward folders: read failures retried, odd names and escaping links flagged, runs in turn."""
 
+import html
 import os
+import re
 import threading
 from datetime import timedelta
 from pathlib import Path
@@ -204,3 +206,26 @@ def test_a_run_waiting_for_another_on_its_dataset_says_so(tmp_path, admin_user):
     ClassificationRun.objects.filter(pk=second.pk).update(status="queued", started_at=None)  # sent again later
     assert client.get(f"/datasets/runs/{second.pk}/progress.json").json()["summary"] == waiting
     assert client.get(f"/datasets/runs/{first.pk}/progress.json").json()["summary"].startswith("running: 10 of 40")
+
+
+@pytest.mark.django_db
+def test_run_again_opens_the_form_filled_in_with_the_runs_settings_and_starts_nothing(tmp_path, admin_user):
+    folder = tmp_path / "new & <odd>"
+    folder.mkdir()
+    dataset = Dataset.objects.create(name="cats & dogs", images_root=str(folder))
+    run = ClassificationRun.objects.create(
+        dataset=dataset, source=str(folder), model="efficientnet-lite0", batch_size=8, status="failed"
+    )
+    client = Client()
+    client.force_login(admin_user)
+    page = client.get(f"/datasets/runs/{run.pk}/").content.decode()
+    href = html.unescape(re.search(r'href="(/datasets/classify/\?[^"]*)">Run again</a>', page).group(1))
+
+    form = client.get(href).context["form"]
+    assert {name: form[name].value() for name in ("dataset", "source", "model", "batch_size")} == {
+        "dataset": "cats & dogs",
+        "source": str(folder),
+        "model": "efficientnet-lite0",
+        "batch_size": "8",
+    }
+    assert ClassificationRun.objects.count() == 1, "opening the form starts nothing"
