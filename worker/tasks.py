@@ -12,7 +12,8 @@ from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
 from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.models import ClassificationRun, Dataset
-from labelqa.catalog.services import thumbnails_make
+from labelqa.catalog.services import dataset_files_delete, thumbnails_make
+from labelqa.catalog.storage import STORAGE_ERRORS
 from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh
 
@@ -126,6 +127,13 @@ def thumbnails_run(dataset_id: int, flagged_again: bool = False, after: int = 0)
             consequence="the rest are made when the grid first shows them.",
         )
     return result.made + result.flagged
+
+
+# Deleting what is already gone deletes nothing, so a redelivered or retried task is harmless.
+@shared_task(acks_late=True, reject_on_worker_lost=True, autoretry_for=STORAGE_ERRORS, retry_backoff=True)
+def dataset_files_delete_run(dataset_id: int) -> int:
+    """Delete the cached thumbnails and zoom renditions of a dataset that was deleted."""
+    return dataset_files_delete(dataset_id=dataset_id)
 
 
 # Not retried: the import is one transaction, so a failure leaves nothing behind and is recorded on the job; a

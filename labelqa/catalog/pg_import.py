@@ -23,9 +23,10 @@ from functools import partial
 from itertools import chain
 from typing import IO, Any
 
-from django.db import IntegrityError, ProgrammingError, connection, transaction
+from django.db import IntegrityError, connection, transaction
 from django.utils import timezone
 
+from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import IMAGE_PATH_UNIQUE, UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     MAX_REPORTED_ERRORS,
@@ -594,24 +595,14 @@ def _write_or_name_duplicates(write: Callable[[], CopyResult], validate: Callabl
 
 @contextmanager
 def _foreign_keys_by_construction(cursor, dataset: Dataset) -> Iterator[None]:
-    """Skip PostgreSQL's per-row foreign key checks for rows whose references hold by construction.
+    """Skip the per-row foreign key checks for the rows written inside, whose references hold by construction.
 
-    The rows written inside refer only to this dataset, held here against deletion as a key check would hold it,
-    and to images and batches this transaction inserts. PostgreSQL would still look each reference up, one row at a
-    time, at commit: four lookups per imported row, a third of a million-row import. `session_replication_role`
-    turns those triggers off; it takes a superuser or (PostgreSQL 15+) `GRANT SET ON PARAMETER
-    session_replication_role`, and without it the rows are checked as usual.
+    They refer only to this dataset, held here against deletion as a key check would hold it, and to images and
+    batches this transaction inserts.
     """
     cursor.execute(f"SELECT 1 FROM {Dataset._meta.db_table} WHERE id = %s FOR KEY SHARE", [dataset.pk])
-    try:
-        with transaction.atomic():
-            cursor.execute("SET LOCAL session_replication_role = replica")
-    except ProgrammingError:
+    with foreign_key_checks_skipped():
         yield
-        return
-    yield
-    # On an error the rollback of the surrounding transaction or savepoint restores the setting.
-    cursor.execute("SET LOCAL session_replication_role = origin")
 
 
 def _write(

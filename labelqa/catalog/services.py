@@ -527,7 +527,9 @@ def thumbnails_make(
     redelivered task) carries on where the last one stopped; `flagged_again` checks the flagged ones once more
     (after the files or the images root were fixed), from image id `after` on.
     """
-    images_root = Dataset.objects.values_list("images_root", flat=True).get(pk=dataset_id)
+    images_root = Dataset.objects.values_list("images_root", flat=True).filter(pk=dataset_id).first()
+    if images_root is None:  # deleted since the pass was queued
+        return ThumbnailsMade(0, 0, more=False, last=after)
     pending = Image.objects.filter(dataset_id=dataset_id, thumbnail="").order_by("pk")
     if not flagged_again:
         pending = pending.filter(problem="")
@@ -568,6 +570,18 @@ def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> None
 
     consequence = "thumbnails will be made when the grid first shows them."
     enqueue(thumbnails_run, dataset_id, flagged_again, 0, consequence=consequence)
+
+
+def dataset_files_delete(*, dataset_id: int) -> int:
+    """Delete a deleted dataset's cached thumbnails and zoom renditions from storage; return how many files."""
+    return sum(storage.folder_delete(folder) for folder in storage.dataset_folders(dataset_id))
+
+
+def dataset_files_delete_enqueue(dataset_id: int) -> None:
+    from worker.tasks import dataset_files_delete_run, enqueue
+
+    folders = ", ".join(f"{folder}/" for folder in storage.dataset_folders(dataset_id))
+    enqueue(dataset_files_delete_run, dataset_id, consequence=f"its cached files stay in storage ({folders}).")
 
 
 def images_check_again(*, dataset: Dataset) -> int:

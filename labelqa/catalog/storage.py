@@ -104,6 +104,19 @@ def thumbnail_key(dataset_id: int, image_id: int) -> str:
     return f"thumbnails/{dataset_id}/{image_id}.webp"
 
 
+def dataset_folders(dataset_id: int) -> list[str]:
+    """The storage folders that hold a dataset's cached files (thumbnails, zoom renditions), as the keys name them."""
+    return [f"thumbnails/{dataset_id}", f"zooms/{dataset_id}"]
+
+
+def folder_delete(folder: str) -> int:
+    """Delete every file under `folder` in storage, subfolders included; return how many."""
+    subfolders, files = default_storage.listdir(folder) if default_storage.exists(folder) else ([], [])
+    for name in files:
+        default_storage.delete(posixpath.join(folder, name))
+    return len(files) + sum(folder_delete(posixpath.join(folder, sub)) for sub in subfolders)
+
+
 def zoom_key(dataset_id: int, image_id: int, source: bytes) -> str:
     """Return the key of the zoom rendition of the image's `source` bytes.
 

@@ -1,0 +1,94 @@
+"""Delete a dataset and everything in it with a statement per table, not an object per row.
+
+Django's own delete (the admin's included) first loads every related row to cascade through it: for a dataset of
+100,000 predictions the admin's confirmation page alone took 19 s, and a million-row dataset could not be deleted
+before the request timed out. Here the cascade follows the same `on_delete` rules through the models' relations,
+found from their metadata so that a model added later is deleted with its dataset too, but each step is one
+`DELETE … WHERE id IN (subquery)` (or `UPDATE … SET NULL`). No model here has delete signals to miss.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import reduce
+from operator import or_
+
+from django.db import connection, models, transaction
+from django.db.models import Q, QuerySet
+
+from labelqa.catalog.key_checks import foreign_key_checks_skipped
+from labelqa.catalog.models import Dataset
+from labelqa.catalog.services import dataset_files_delete_enqueue
+
+
+@dataclass(frozen=True)
+class _Step:
+    """Rows to delete (`field` None) or, for SET_NULL, whose `field` to empty."""
+
+    queryset: QuerySet
+    field: str | None = None
+
+
+def _cascade(queryset: QuerySet, path: tuple[type[models.Model], ...] = ()) -> Iterator[_Step]:
+    """Yield the steps that delete `queryset`, children first, as Django's collector would order them."""
+    model = queryset.model
+    if model in path:
+        raise ValueError(f"cannot delete in bulk through the cycle {' → '.join(m.__name__ for m in (*path, model))}")
+    for relation in model._meta.related_objects:
+        if relation.many_to_many:
+            raise ValueError(f"{relation.related_model.__name__}.{relation.name}: many-to-many is not handled here")
+        field = relation.field
+        children = relation.related_model._base_manager.filter(**{f"{field.name}__in": queryset.values("pk")})
+        on_delete = field.remote_field.on_delete
+        if on_delete is models.CASCADE:
+            yield from _cascade(children, (*path, model))
+        elif on_delete is models.SET_NULL:
+            yield _Step(children, field.name)
+        elif on_delete is not models.DO_NOTHING:
+            raise ValueError(f"{field.model.__name__}.{field.name}: on_delete {on_delete.__name__} is not handled here")
+    yield _Step(queryset)
+
+
+def dataset_deletion_counts(dataset: Dataset) -> dict[type[models.Model], int]:
+    """Return how many rows of each model deleting the dataset removes (what the admin asks to confirm).
+
+    The dataset comes first, then what hangs off it, in the order of the relations.
+    """
+    reached: dict[type[models.Model], list[QuerySet]] = {}
+    for step in _cascade(Dataset.objects.filter(pk=dataset.pk)):
+        if step.field is None:
+            reached.setdefault(step.queryset.model, []).append(step.queryset)
+    # A model reached along two paths (a prediction through its image and through its dataset) is counted once.
+    return {
+        model: model._base_manager.filter(reduce(or_, (Q(pk__in=qs.values("pk")) for qs in paths))).count()
+        for model, paths in reversed(reached.items())
+    }
+
+
+@transaction.atomic
+def dataset_delete(dataset: Dataset) -> int:
+    """Delete the dataset and everything that cascades from it; return how many rows were deleted in all."""
+    dataset_id = dataset.pk
+    # Locked first, as an import holds it: no import writes into the dataset while it goes.
+    Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
+    deleted = 0
+    # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction.
+    with foreign_key_checks_skipped():
+        for step in _cascade(Dataset.objects.filter(pk=dataset_id)):
+            if step.field is not None:
+                step.queryset.update(**{step.field: None})
+            else:
+                deleted += _delete_rows(step.queryset)
+    transaction.on_commit(lambda: dataset_files_delete_enqueue(dataset_id))
+    return deleted
+
+
+def _delete_rows(queryset: QuerySet) -> int:
+    """DELETE the queryset's rows in one statement, without loading them (QuerySet.delete would collect them)."""
+    meta = queryset.model._meta
+    select, params = queryset.values("pk").query.sql_with_params()
+    quote = connection.ops.quote_name
+    with connection.cursor() as cursor:
+        cursor.execute(f"DELETE FROM {quote(meta.db_table)} WHERE {quote(meta.pk.column)} IN ({select})", params)
+        return cursor.rowcount
