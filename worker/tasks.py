@@ -10,9 +10,10 @@ from kombu.exceptions import OperationalError as BrokerUnreachable
 
 from labelqa.analytics.services import batch_priorities_refresh
 from labelqa.catalog.classification import classification_execute
+from labelqa.catalog.deletion import dataset_files_delete
 from labelqa.catalog.imports import import_job_execute
 from labelqa.catalog.models import ClassificationRun, Dataset
-from labelqa.catalog.services import dataset_files_delete, thumbnails_make
+from labelqa.catalog.services import thumbnails_make
 from labelqa.catalog.storage import STORAGE_ERRORS
 from labelqa.review.selectors import datasets_with_stale_tallies
 from labelqa.review.services import tallies_refresh

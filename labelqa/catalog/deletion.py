@@ -17,9 +17,9 @@ from operator import or_
 from django.db import connection, models, transaction
 from django.db.models import Q, QuerySet
 
+from labelqa.catalog import storage
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import Dataset
-from labelqa.catalog.services import dataset_files_delete_enqueue
 
 
 @dataclass(frozen=True)
@@ -72,16 +72,38 @@ def dataset_delete(dataset: Dataset) -> int:
     dataset_id = dataset.pk
     # Locked first, as an import holds it: no import writes into the dataset while it goes.
     Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
-    deleted = 0
     # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction.
     with foreign_key_checks_skipped():
-        for step in _cascade(Dataset.objects.filter(pk=dataset_id)):
-            if step.field is not None:
-                step.queryset.update(**{step.field: None})
-            else:
-                deleted += _delete_rows(step.queryset)
+        deleted = sum(rows_delete(Dataset.objects.filter(pk=dataset_id)).values())
     transaction.on_commit(lambda: dataset_files_delete_enqueue(dataset_id))
     return deleted
+
+
+def rows_delete(queryset: QuerySet) -> dict[type[models.Model], int]:
+    """Delete the queryset's rows and all that cascades from them, a statement per table; count the rows per model.
+
+    What `queryset.delete()` does (on_delete CASCADE and SET_NULL), without loading a row or sending signals.
+    """
+    deleted: dict[type[models.Model], int] = {}
+    for step in _cascade(queryset):
+        if step.field is not None:
+            step.queryset.update(**{step.field: None})
+        else:
+            model = step.queryset.model
+            deleted[model] = deleted.get(model, 0) + _delete_rows(step.queryset)
+    return deleted
+
+
+def dataset_files_delete(*, dataset_id: int) -> int:
+    """Delete a deleted dataset's cached thumbnails and zoom renditions from storage; return how many files."""
+    return sum(storage.folder_delete(folder) for folder in storage.dataset_folders(dataset_id))
+
+
+def dataset_files_delete_enqueue(dataset_id: int) -> None:
+    from worker.tasks import dataset_files_delete_run, enqueue
+
+    folders = ", ".join(f"{folder}/" for folder in storage.dataset_folders(dataset_id))
+    enqueue(dataset_files_delete_run, dataset_id, consequence=f"its cached files stay in storage ({folders}).")
 
 
 def _delete_rows(queryset: QuerySet) -> int:

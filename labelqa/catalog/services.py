@@ -14,10 +14,12 @@ from typing import IO, NamedTuple, TypeVar
 from django.core.exceptions import ValidationError
 from django.db import connection, transaction
 from django.db.models import Count, Exists, OuterRef
+from django.db.models.expressions import RawSQL
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
+from labelqa.catalog.deletion import rows_delete
 from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, dataset_name_validator
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
@@ -418,10 +420,9 @@ def batches_reform(*, dataset: Dataset) -> ReformSummary:
             """
         )
         regrouped = cursor.rowcount
-        # Only expired, never-submitted leases are left on these batches; they go with them.
-        cursor.execute(f"DELETE FROM {lease} WHERE batch_id IN (SELECT id FROM lq_reform_batch)")
-        cursor.execute(f"DELETE FROM {batch} WHERE id IN (SELECT id FROM lq_reform_batch)")
-        dissolved = cursor.rowcount
+        # Only expired, never-submitted leases are left on these batches; they go with them, and the gold shown on
+        # their grids with them.
+        dissolved = rows_delete(Batch.objects.filter(id__in=RawSQL("SELECT id FROM lq_reform_batch", [])))[Batch]
         for table in _REFORM_TABLES:  # dropped here: inside a caller's transaction they would outlive this call
             cursor.execute(f"DROP TABLE {table}")
     return ReformSummary(regrouped=regrouped, dissolved=dissolved, formed=formed)
@@ -570,18 +571,6 @@ def _thumbnails_enqueue(dataset_id: int, *, flagged_again: bool = False) -> None
 
     consequence = "thumbnails will be made when the grid first shows them."
     enqueue(thumbnails_run, dataset_id, flagged_again, 0, consequence=consequence)
-
-
-def dataset_files_delete(*, dataset_id: int) -> int:
-    """Delete a deleted dataset's cached thumbnails and zoom renditions from storage; return how many files."""
-    return sum(storage.folder_delete(folder) for folder in storage.dataset_folders(dataset_id))
-
-
-def dataset_files_delete_enqueue(dataset_id: int) -> None:
-    from worker.tasks import dataset_files_delete_run, enqueue
-
-    folders = ", ".join(f"{folder}/" for folder in storage.dataset_folders(dataset_id))
-    enqueue(dataset_files_delete_run, dataset_id, consequence=f"its cached files stay in storage ({folders}).")
 
 
 def images_check_again(*, dataset: Dataset) -> int:

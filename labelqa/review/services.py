@@ -93,7 +93,9 @@ def lease_revived(*, lease: Lease) -> bool:
     now = timezone.now()
     with transaction.atomic():
         _batches_lock([lease.batch_id])
-        batch = Batch.objects.select_related("dataset").get(pk=lease.batch_id)
+        batch = Batch.objects.select_related("dataset").filter(pk=lease.batch_id).first()
+        if batch is None:  # re-formed or emptied by a --replace import since: its lease went with it
+            return False
         if not _batch_has_slot(batch, lease.reviewer_id, now, batch.dataset.reviews_per_item):
             return False
         lease.expires_at = lease_expiry(now)

@@ -10,8 +10,9 @@ from django.utils import timezone
 
 from labelqa.catalog.models import Prediction
 from labelqa.catalog.services import ReformSummary, batches_reform, predictions_import
-from labelqa.review.models import Batch, Lease, Vote
-from labelqa.review.services import batch_lease, votes_submit
+from labelqa.review.gold import gold_mark
+from labelqa.review.models import Batch, GoldItem, Lease, LeasedGold, Vote
+from labelqa.review.services import batch_lease, lease_revived, votes_submit
 from tests.conftest import PASSWORD
 
 
@@ -91,6 +92,22 @@ def test_reviewed_and_leased_batches_are_left_intact(fragmented, reviewer, revie
     assert list(Vote.objects.order_by("pk").values_list("pk", "prediction_id", "confirm")) == votes_before
     assert summary.regrouped == 72 - 20 and summary.dissolved == 6
     assert batch_shapes(fragmented) == {("Dog", 10): 2, ("Dog", 25): 1, ("Dog", 15): 1, ("Cat", 12): 1}
+
+
+@pytest.mark.django_db
+def test_an_expired_grid_with_gold_on_it_goes_with_its_batch_and_cannot_be_revived(fragmented, reviewer):
+    gold = Prediction.objects.filter(dataset=fragmented, label="Cat").first()
+    gold_mark(prediction=gold, expect_confirm=True, truth="Cat")
+    expired = batch_lease(reviewer=reviewer, dataset=fragmented, label="Dog")
+    LeasedGold.objects.create(lease=expired, prediction=gold, reviewer=reviewer)
+    Lease.objects.filter(pk=expired.pk).update(expires_at=timezone.now() - timedelta(seconds=1))
+
+    summary = batches_reform(dataset=fragmented)  # the lease's gold row kept its deletion from committing
+
+    assert summary.dissolved == 8
+    assert not Lease.objects.filter(pk=expired.pk).exists() and not LeasedGold.objects.exists()
+    assert GoldItem.objects.filter(prediction=gold).exists(), "the gold item itself stays"
+    assert lease_revived(lease=expired) is False  # an old tab reloaded: its batch is gone, no error
 
 
 @pytest.mark.django_db
