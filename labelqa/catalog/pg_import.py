@@ -45,6 +45,7 @@ from labelqa.catalog.rows import (
     duplicate_problem,
     existing_problem,
     fraction_problem,
+    gold_problem,
     has_percent_sign,
     header_map,
     in_review_problem,
@@ -53,7 +54,7 @@ from labelqa.catalog.rows import (
     text_lines,
     voted_problem,
 )
-from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.models import Batch, GoldItem, Lease, LeasedGold, Vote
 
 BLOCK_BYTES = 8 * 2**20
 COPY_FLUSH_CHARS = 2**20
@@ -414,7 +415,8 @@ class _Found(IntEnum):
     ABOVE_FRACTION = 2  # above 1 in a file on the fraction scale
     IN_DATASET = 3  # the image is in the dataset already
     VOTED = 4  # replacing was asked for, but the image has votes
-    IN_REVIEW = 5  # replacing was asked for, but the image's batch is leased to a reviewer now
+    IN_REVIEW = 5  # replacing was asked for, but the image is on a grid a reviewer has open
+    GOLD = 6  # replacing was asked for, but the image is a gold item
 
 
 def _find_problems(
@@ -481,7 +483,9 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
     )
     if not Image.objects.filter(dataset=dataset).exists():
         return
-    image, prediction, vote, lease = (m._meta.db_table for m in (Image, Prediction, Vote, Lease))
+    image, prediction, vote, lease, leased_gold, gold, batch = (
+        m._meta.db_table for m in (Image, Prediction, Vote, Lease, LeasedGold, GoldItem, Batch)
+    )
     cursor.execute(
         f"""
         INSERT INTO lq_replace (line, image_id, prediction_id, batch_id)
@@ -500,6 +504,9 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
             [_Found.IN_DATASET],
         )
         return
+    # Held until the import commits, as leasing and submitting hold them: no vote or lease reaches these images
+    # between the checks below and the write. (Imported votes wait on the dataset's row, which the import holds.)
+    cursor.execute(f"SELECT id FROM {batch} WHERE id IN (SELECT batch_id FROM lq_replace) ORDER BY id FOR UPDATE")
     cursor.execute(
         f"""
         INSERT INTO lq_err (phase, line, image)
@@ -509,18 +516,33 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
         """,
         [_Found.VOTED],
     )
-    # Moving an item out of an open grid would drop the reviewer's vote on it; and the lease holds its batch.
+    # Moving an item out of an open grid would drop the reviewer's vote on it; and the lease holds its batch. A grid
+    # shows gold items of other batches too.
+    cursor.execute(
+        f"""
+        INSERT INTO lq_err (phase, line, image)
+        SELECT %(phase)s, r.line, r.image
+        FROM lq_replace x JOIN lq_rows r USING (line)
+        WHERE (EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
+                                                 AND l.expires_at > %(now)s)
+               OR EXISTS (SELECT 1 FROM {leased_gold} g JOIN {lease} l ON l.id = g.lease_id
+                          WHERE g.prediction_id = x.prediction_id AND l.submitted_at IS NULL
+                            AND l.expires_at > %(now)s))
+          AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
+        """,
+        # The clock leasing reads, not now(): that is when the import's transaction began, minutes ago for a big file.
+        {"phase": _Found.IN_REVIEW, "now": timezone.now()},
+    )
+    # A gold item's answer is about its label: a new label would score reviewers against a stale answer.
     cursor.execute(
         f"""
         INSERT INTO lq_err (phase, line, image)
         SELECT %s, r.line, r.image
         FROM lq_replace x JOIN lq_rows r USING (line)
-        WHERE EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
-                                                AND l.expires_at > %s)
+        WHERE EXISTS (SELECT 1 FROM {gold} g WHERE g.prediction_id = x.prediction_id)
           AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
         """,
-        # The clock leasing reads, not now(): that is when the import's transaction began, minutes ago for a big file.
-        [_Found.IN_REVIEW, timezone.now()],
+        [_Found.GOLD],
     )
 
 
@@ -575,6 +597,8 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
         return voted_problem(image, dataset.name)
     if phase == _Found.IN_REVIEW:
         return in_review_problem(image, dataset.name)
+    if phase == _Found.GOLD:
+        return gold_problem(image, dataset.name)
     return existing_problem(image, dataset.name)
 
 

@@ -596,6 +596,13 @@ def in_review_problem(image: str, dataset_name: str) -> str:
     )
 
 
+def gold_problem(image: str, dataset_name: str) -> str:
+    return (
+        f"image {image!r} in dataset {dataset_name!r} is a gold item, whose answer is about its label; "
+        "unmark it on the gold page (/review/gold/) before replacing its prediction"
+    )
+
+
 def voted_problem(image: str, dataset_name: str) -> str:
     return (
         f"image {image!r} in dataset {dataset_name!r} already has votes; "

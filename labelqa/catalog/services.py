@@ -29,12 +29,13 @@ from labelqa.catalog.rows import (
     ProgressCallback,
     detect_format,
     existing_problem,
+    gold_problem,
     in_review_problem,
     read_prediction_rows,
     scale_confidences,
     voted_problem,
 )
-from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.models import Batch, GoldItem, Lease, Vote
 
 log = logging.getLogger("labelqa")
 CHUNK = 5000
@@ -187,6 +188,8 @@ def predictions_import(
             errors.add(row.line, voted_problem(row.image, dataset.name))
         elif existing[row.image].in_review:
             errors.add(row.line, in_review_problem(row.image, dataset.name))
+        elif existing[row.image].gold:
+            errors.add(row.line, gold_problem(row.image, dataset.name))
     errors.raise_if_any()
     if progress:
         progress(len(rows), 0, len(rows))
@@ -200,8 +203,12 @@ def predictions_import(
 
 
 def dataset_for_import(name: str) -> Dataset:
-    """Return the dataset that votes or gold answers are imported into; ValueError when there is none."""
-    dataset = Dataset.objects.filter(name=name).first()
+    """Return the dataset that votes or gold answers are imported into; ValueError when there is none.
+
+    Its row stays locked until the caller's transaction ends, as a prediction import locks it: imported votes or gold
+    never land between a `--replace` import's checks and its write.
+    """
+    dataset = Dataset.objects.select_for_update().filter(name=name).first()
     if dataset is None:
         raise ValueError(f"no dataset named {name!r}; import its predictions first")
     return dataset
@@ -226,20 +233,32 @@ class ExistingImage(NamedTuple):
     image_id: int
     prediction_id: int | None
     voted: bool
-    in_review: bool  # its batch is on a grid a reviewer has open
+    in_review: bool  # it is on a grid a reviewer has open (its batch's, or as gold)
+    gold: bool
 
 
 def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, ExistingImage]:
-    """Return {path: ExistingImage} for the paths already in the dataset."""
+    """Return {path: ExistingImage} for the paths already in the dataset.
+
+    Their batches stay locked until the import commits, as leasing and submitting lock them: no vote or lease
+    reaches these images between this check and the write.
+    """
     found: dict[str, ExistingImage] = {}
     voted = Exists(Vote.objects.filter(prediction_id=OuterRef("prediction")))
     open_leases = Lease.objects.filter(submitted_at__isnull=True, expires_at__gt=timezone.now())
-    in_review = Exists(open_leases.filter(batch_id=OuterRef("prediction__batch_id")))
+    in_review = Exists(open_leases.filter(batch_id=OuterRef("prediction__batch_id"))) | Exists(
+        open_leases.filter(gold_items__prediction_id=OuterRef("prediction"))
+    )
+    gold = Exists(GoldItem.objects.filter(prediction_id=OuterRef("prediction")))
     for chunk in chunks(paths):
-        images = Image.objects.filter(dataset=dataset, path__in=chunk).annotate(voted=voted, in_review=in_review)
-        fields = ("pk", "path", "prediction__pk", "voted", "in_review")
-        for image_id, path, prediction_id, has_votes, on_grid in images.values_list(*fields):
-            found[path] = ExistingImage(image_id, prediction_id, has_votes, on_grid)
+        images = Image.objects.filter(dataset=dataset, path__in=chunk)
+        batch_ids = images.filter(prediction__batch__isnull=False).values("prediction__batch_id")
+        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
+        annotated = images.annotate(voted=voted, in_review=in_review, gold=gold)
+        for image_id, path, prediction_id, *stops in annotated.values_list(
+            "pk", "path", "prediction__pk", "voted", "in_review", "gold"
+        ):
+            found[path] = ExistingImage(image_id, prediction_id, *stops)
     return found
 
 

@@ -6,14 +6,15 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import connection
+from django.db import OperationalError, connection, connections, transaction
 from django.utils import timezone
 
 from labelqa.catalog import services
 from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import RowsRejected, detect_format
 from labelqa.catalog.services import predictions_import
-from labelqa.review.models import Batch, Lease, Vote
+from labelqa.review.gold import gold_mark
+from labelqa.review.models import Batch, Lease, LeasedGold, Vote
 from labelqa.review.services import batch_lease
 
 ROOT = "s3://photos/set1"
@@ -390,6 +391,83 @@ def test_replace_refuses_items_on_an_open_grid_and_drops_expired_leases_of_empti
     predictions_import(dataset_name="pets", stream=io.BytesIO(text), images_root=pets.images_root, replace=True)
     assert not Batch.objects.filter(pk=lease.batch_id).exists() and not Lease.objects.exists()
     assert Prediction.objects.filter(dataset=pets, label="Cat").count() == 0
+
+
+@pytest.mark.django_db
+def test_replace_refuses_gold_items_and_gold_on_an_open_grid(pets, reviewer):
+    """A replaced gold item kept its answer about the old label, so reviewers were scored against a stale one."""
+    gold, shown = Prediction.objects.filter(dataset=pets, label="Dog").order_by("pk")[:2]
+    gold_mark(prediction=gold, expect_confirm=True, truth="Dog")
+    lease = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")
+    LeasedGold.objects.create(lease=lease, prediction=shown, reviewer=reviewer)  # once gold, unmarked since
+    before = counts()
+    text = f"{gold.image.path},Cat,90\n{shown.image.path},Cat,90\nimages/dog-0029.jpg,Cat,90\n".encode()
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(dataset_name="pets", stream=io.BytesIO(text), images_root=pets.images_root, replace=True)
+    assert error.value.errors == [
+        f"line 1: image {gold.image.path!r} in dataset 'pets' is a gold item, whose answer is about its label; "
+        "unmark it on the gold page (/review/gold/) before replacing its prediction",
+        f"line 2: image {shown.image.path!r} in dataset 'pets' is on a grid a reviewer has open; "
+        "import again once the reviewer has submitted it or its lease has run out",
+    ]
+    assert counts() == before and Prediction.objects.get(pk=gold.pk).label == "Dog"
+
+
+def row_locked(table: str, row_id: int) -> bool:
+    """Tell whether another connection holds the row's lock, from a connection of its own."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [row_id])
+        return False
+    except OperationalError:
+        return True
+    finally:
+        other.close()
+
+
+def checked_before_the_write(monkeypatch, check) -> list:
+    """Make either importer call `check()` just before it writes; return the list its answers go into."""
+    answers = []
+
+    def wrapped(original):
+        def write(*args, **kwargs):
+            answers.append(check())
+            return original(*args, **kwargs)
+
+        return write
+
+    monkeypatch.setattr(services, "_create_predictions", wrapped(services._create_predictions))
+    monkeypatch.setattr(services.pg_import, "_write", wrapped(services.pg_import._write))
+    return answers
+
+
+@pytest.mark.django_db(transaction=True)
+def test_while_replace_writes_no_vote_or_lease_can_reach_the_batches_it_checked(pets, monkeypatch):
+    """It checked for votes and open grids, then wrote: a reviewer submitting in between had their votes moved."""
+    cat_batch = Prediction.objects.filter(dataset=pets, label="Cat").first().batch_id
+    dog_batch = Prediction.objects.filter(dataset=pets, label="Dog").first().batch_id
+    # A submit or a lease locks its batch first.
+    locked = checked_before_the_write(
+        monkeypatch, lambda: {batch: row_locked("review_batch", batch) for batch in (cat_batch, dog_batch)}
+    )
+    cat = Prediction.objects.filter(batch_id=cat_batch).first().image.path
+    predictions_import(
+        dataset_name="pets", stream=io.BytesIO(f"{cat},Dog,90\n".encode()), images_root=pets.images_root, replace=True
+    )
+    assert locked == [{cat_batch: True, dog_batch: False}]
+
+
+@pytest.mark.django_db(transaction=True)
+def test_vote_and_gold_imports_wait_for_a_prediction_import_into_their_dataset(pets, monkeypatch):
+    """Votes imported during a --replace import's write landed on predictions it then moved to another label."""
+    with transaction.atomic():
+        services.dataset_for_import("pets")  # how votes_import and gold_import find their dataset
+        assert row_locked("catalog_dataset", pets.pk)
+    assert not row_locked("catalog_dataset", pets.pk)
+    locked = checked_before_the_write(monkeypatch, lambda: row_locked("catalog_dataset", pets.pk))
+    predictions_import(dataset_name="pets", stream=io.BytesIO(b"images/cat-0001.jpg,Dog,90\n"), replace=True)
+    assert locked == [True]
 
 
 @pytest.mark.django_db
