@@ -584,6 +584,11 @@ def existing_problem(image: str, dataset_name: str) -> str:
     return f"image {image!r} {ALREADY_IN_DATASET} {dataset_name!r}"
 
 
+def names_lines(problems: list[str]) -> bool:
+    """Tell whether the problems are all about lines (or items) of the file, as ErrorList words them."""
+    return bool(problems) and all(re.match(r"(?:line|item) \d+: ", problem) for problem in problems)
+
+
 def replace_would_help(problems: list[str], replace: bool) -> bool:
     """Tell whether an import refused for images already in the dataset could go through with `replace`."""
     return not replace and any(ALREADY_IN_DATASET in problem for problem in problems)

@@ -6,7 +6,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog.models import ClassificationRun, Dataset, ImportJob, Prediction
-from labelqa.catalog.rows import replace_would_help
+from labelqa.catalog.rows import names_lines, replace_would_help
 from labelqa.review.models import Batch
 
 
@@ -116,6 +116,8 @@ def import_progress(job: ImportJob) -> dict:
         summary = f"failed: nothing was imported ({job.error_total:,} problem{'s' if job.error_total != 1 else ''})"
         if replace_would_help(job.errors, job.options.get("replace", False)):
             summary += "; to replace the predictions of images nobody has reviewed yet, upload it again with Replace"
+        elif names_lines(job.errors):  # not for a file-wide problem, such as the task queue being down
+            summary += "; fix these lines and upload the file again"
     else:
         of = f" of {'' if job.rows_total is not None else '~'}{total:,}" if total is not None and not done else ""
         rows = job.rows_validated if total is None or done else total  # "1 row", "1 of 2 rows"

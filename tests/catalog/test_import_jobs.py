@@ -108,7 +108,8 @@ def test_a_bad_file_fails_its_job_with_the_lines_in_red_and_changes_nothing(admi
     assert stored_uploads(media_root) == []
 
     page = admin_client(admin_user).get(response["Location"]).content.decode()
-    assert '<p class="error">Nothing was imported.' in page
+    assert "failed: nothing was imported (121 problems); fix these lines and upload the file again" in page
+    assert '<p class="error">What stopped it:</p>' in page
     assert "line 2: confidence &#x27;abc&#x27; is not a number" in page and "… and 21 more" in page
     assert "<script>x</script>" not in page
     assert "<li>All of them by problem, most frequent first:</li><li>120 × confidence … is negative" in page

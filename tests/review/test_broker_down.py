@@ -108,6 +108,7 @@ def test_an_upload_and_a_classifier_run_fail_clearly_while_redis_is_down(admin_u
         job = ImportJob.objects.get()
         assert (job.status, job.errors) == (ImportJob.Status.FAILED, [QUEUE_DOWN])
         assert "could not be reached" in page.text
+        assert "failed: nothing was imported (1 problem)</p>" in page.text, "no advice to fix lines of the file"
         assert not Prediction.objects.exists()
         assert not [p for p in media.rglob("*") if p.is_file()], "the stored upload is not left behind"
 
