@@ -11,7 +11,7 @@ def foreign_key_checks_skipped() -> Iterator[None]:
     """Inside, rows written or deleted on this connection queue no foreign key check; a no-op on other databases.
 
     PostgreSQL checks each key of a written row, and each reference to a deleted one, a row at a time at commit: a
-    third of a million-row import, three quarters of deleting a dataset. `session_replication_role = replica` turns
+    third of a million-row import, four fifths of deleting a dataset. `session_replication_role = replica` turns
     those triggers off, so the caller must hold the rows it relies on (lock them) and write only references that
     hold. Setting it takes a superuser or (PostgreSQL 15+) `GRANT SET ON PARAMETER session_replication_role`; without
     that the rows are checked as usual. Must run inside a transaction: the setting is local to it.
