@@ -31,6 +31,13 @@ TALLY_REFRESH_ROWS = 5000
 OPEN_LEASES_PER_REVIEWER = 3
 
 
+# A grid's batch is dissolved only once its lease ran out, by an admin re-forming batches or replacing its images.
+BATCH_GONE = (
+    "That batch was regrouped after your time on it ran out, so your answers for it were not saved. "
+    "Here is your next batch."
+)
+
+
 class LeaseRefused(Exception):
     """The lease cannot take votes; the message tells the reviewer what happened."""
 
@@ -179,7 +186,9 @@ def votes_submit(*, reviewer, batch_id: int, token: str, confirmed_ids: set[int]
         # Lock the batch before the lease, in the same order as leasing does, so the two never deadlock.
         batch = Batch.objects.select_for_update(of=("self",)).select_related("dataset").filter(pk=batch_id).first()
         lease = Lease.objects.select_for_update().filter(token=token, reviewer=reviewer, batch_id=batch_id).first()
-        if batch is None or lease is None:
+        if batch is None:
+            raise LeaseRefused(BATCH_GONE)
+        if lease is None:
             raise LeaseRefused("This batch is not leased to you. Open the next batch to continue.")
         first = lease.submitted_at is None
         if not first and not revise:

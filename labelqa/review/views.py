@@ -62,6 +62,9 @@ def next_batch(request: HttpRequest) -> HttpResponse:
 def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     found = selectors.batch_for_reviewer(batch_id, request.user)
     if found is None:
+        if request.method == "POST":  # a grid left open while its batch went: say so, and carry on
+            messages.error(request, services.BATCH_GONE)
+            return redirect("review:next")
         raise Http404("No such batch.")
     batch, lease = found
     if request.method == "POST":

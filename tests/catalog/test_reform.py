@@ -12,7 +12,7 @@ from labelqa.catalog.models import Prediction
 from labelqa.catalog.services import ReformSummary, batches_reform, predictions_import
 from labelqa.review.gold import gold_mark
 from labelqa.review.models import Batch, GoldItem, Lease, LeasedGold, Vote
-from labelqa.review.services import batch_lease, lease_revived, votes_submit
+from labelqa.review.services import BATCH_GONE, LeaseRefused, batch_lease, lease_revived, votes_submit
 from tests.conftest import PASSWORD
 
 
@@ -108,6 +108,15 @@ def test_an_expired_grid_with_gold_on_it_goes_with_its_batch_and_cannot_be_reviv
     assert not Lease.objects.filter(pk=expired.pk).exists() and not LeasedGold.objects.exists()
     assert GoldItem.objects.filter(prediction=gold).exists(), "the gold item itself stays"
     assert lease_revived(lease=expired) is False  # an old tab reloaded: its batch is gone, no error
+    with pytest.raises(LeaseRefused, match=f"^{BATCH_GONE}$"):
+        votes_submit(reviewer=reviewer, batch_id=expired.batch_id, token=str(expired.token), confirmed_ids=set())
+    # The grid's form, sent late from the browser: the reviewer is told, and goes on to the next batch.
+    client = Client()
+    client.force_login(reviewer)
+    response = client.post(f"/review/batch/{expired.batch_id}/", {"lease": str(expired.token)}, follow=True)
+    assert response.redirect_chain[0] == ("/review/next/", 302)
+    assert BATCH_GONE in [str(m) for m in response.context["messages"]]
+    assert client.get(f"/review/batch/{expired.batch_id}/").status_code == 404
 
 
 @pytest.mark.django_db
