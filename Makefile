@@ -39,7 +39,7 @@ test: install
 
 # The README's figures, one script after another (about half an hour on 2 cores; no test runs meanwhile, as they
 # would share the cores). One of them: make bench BENCHES=import_1m. Each prints what it measured; none asserts.
-BENCHES ?= import_1m report_1m corrections_1m review_load soak crowd classify zoom_tiff
+BENCHES ?= import_1m report_1m corrections_1m review_load soak crowd classify zoom_tiff delete_dataset
 bench: $(VENV)/.installed
 	@for name in $(BENCHES); do echo "== bench/$$name.py"; $(PY) bench/$$name.py || exit 1; done
 

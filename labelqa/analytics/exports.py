@@ -43,7 +43,8 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
         yield {
             "image": path,
             "label": label,
-            "confidence": round(confidence, 4),
+            # As stored: rounded, 84.99999999999999 became 85.0 and fell into the bucket above the report's.
+            "confidence": confidence,
             "status": status,
             "confirms": confirms,
             "disconfirms": disconfirms,

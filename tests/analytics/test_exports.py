@@ -101,6 +101,20 @@ def test_bad_edges_are_refused_with_a_clear_message(voted):
         export("export_report", "--dataset", "nope")
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("fmt", ["csv", "jsonl"])
+def test_export_labels_writes_each_confidence_as_stored(tmp_path, fmt):
+    """Rounded to four places, 84.99999999999999 became 85.0: in the 85-90 bucket, where the report had 80-85."""
+    stored = ["84.99999999999999", "99.73238372802734", "94.99999", "80"]
+    text = "".join(f"i{n}.jpg,Dog,{value}\n" for n, value in enumerate(stored))
+    predictions_import(dataset_name="precise", stream=io.BytesIO(text.encode()), images_root=str(tmp_path))
+    out = export("export_labels", "--dataset", "precise", "--format", fmt)
+    rows = csv.DictReader(io.StringIO(out)) if fmt == "csv" else map(json.loads, out.splitlines())
+    assert [float(row["confidence"]) for row in rows] == [float(value) for value in stored]
+    report = json.loads(export("export_report", "--dataset", "precise", "--format", "json"))
+    assert [bucket["total"] for bucket in report["classes"][0]["buckets"]] == [2, 0, 1, 1]
+
+
 @pytest.mark.parametrize("command", ["export_report", "export_labels"])
 def test_an_out_path_that_cannot_be_written_is_refused_with_a_clear_message(voted, tmp_path, command):
     with pytest.raises(CommandError, match=r"cannot write .*missing/r\.csv: No such file or directory; give a file"):
