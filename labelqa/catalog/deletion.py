@@ -11,11 +11,9 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from functools import reduce
-from operator import or_
 
 from django.db import connection, models, transaction
-from django.db.models import Q, QuerySet
+from django.db.models import QuerySet
 
 from labelqa.catalog import storage
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
@@ -59,11 +57,14 @@ def dataset_deletion_counts(dataset: Dataset) -> dict[type[models.Model], int]:
     for step in _cascade(Dataset.objects.filter(pk=dataset.pk)):
         if step.field is None:
             reached.setdefault(step.queryset.model, []).append(step.queryset)
-    # A model reached along two paths (a prediction through its image and through its dataset) is counted once.
-    return {
-        model: model._base_manager.filter(reduce(or_, (Q(pk__in=qs.values("pk")) for qs in paths))).count()
-        for model, paths in reversed(reached.items())
-    }
+    # A model reached along two paths (a prediction through its image and through its dataset) is counted once, by
+    # a UNION: the same IN subqueries joined by OR compare every row with every other at a million rows.
+    return {model: _union(paths).count() for model, paths in reversed(reached.items())}
+
+
+def _union(paths: list[QuerySet]) -> QuerySet:
+    first, *others = (queryset.values("pk") for queryset in paths)
+    return first.union(*others) if others else first
 
 
 @transaction.atomic

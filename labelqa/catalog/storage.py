@@ -111,7 +111,11 @@ def dataset_folders(dataset_id: int) -> list[str]:
 
 def folder_delete(folder: str) -> int:
     """Delete every file under `folder` in storage, subfolders included; return how many."""
-    subfolders, files = default_storage.listdir(folder) if default_storage.exists(folder) else ([], [])
+    try:
+        # Not exists() first: S3 storage answers it for an object, never for a prefix.
+        subfolders, files = default_storage.listdir(folder)
+    except FileNotFoundError:  # local storage, nothing was ever cached there
+        return 0
     for name in files:
         default_storage.delete(posixpath.join(folder, name))
     return len(files) + sum(folder_delete(posixpath.join(folder, sub)) for sub in subfolders)

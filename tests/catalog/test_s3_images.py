@@ -17,9 +17,10 @@ from django.test.utils import CaptureQueriesContext
 from PIL import Image as PILImage
 
 from labelqa.catalog import storage
+from labelqa.catalog.deletion import dataset_files_delete
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import predictions_import, thumbnails_make
-from labelqa.catalog.storage import thumbnail_key
+from labelqa.catalog.storage import thumbnail_key, thumbnail_save, zoom_key, zoom_save
 from tests.conftest import PASSWORD, jpeg
 from tests.live import free_port
 
@@ -172,6 +173,30 @@ def test_a_tiff_rendition_is_kept_in_s3_storage_once_per_file(s3, s3_endpoint, s
     changed = client.get(url).content
     assert PILImage.open(io.BytesIO(changed)).convert("RGB").getpixel((10, 10))[0] > 200
     assert renditions() == [changed], "the blue file's rendition is dropped"
+
+
+@pytest.mark.django_db
+def test_a_deleted_datasets_cached_files_go_from_s3_storage_and_no_others(s3, s3_endpoint, settings):
+    s3.create_bucket(Bucket="media")
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {
+            "BACKEND": "storages.backends.s3.S3Storage",
+            "OPTIONS": {"bucket_name": "media", "endpoint_url": s3_endpoint, "default_acl": None},
+        },
+    }
+    gone, kept = 900_007, 900_008  # ids no dataset of another test has: the bucket is the session's
+    for dataset_id in (gone, kept):
+        for image_id in (1, 2):
+            thumbnail_save(thumbnail_key(dataset_id, image_id), b"thumbnail")
+            zoom_save(zoom_key(dataset_id, image_id, b"file"), b"zoom")
+
+    assert dataset_files_delete(dataset_id=gone) == 4
+    listed = s3.list_objects_v2(Bucket="media").get("Contents", [])
+    keys = sorted(o["Key"] for o in listed if o["Key"].split("/")[1] in (str(gone), str(kept)))
+    expected = [thumbnail_key(kept, 1), thumbnail_key(kept, 2), zoom_key(kept, 1, b"file"), zoom_key(kept, 2, b"file")]
+    assert keys == sorted(expected)
+    assert dataset_files_delete(dataset_id=gone) == 0, "a redelivered task finds nothing to do"
 
 
 class _HalfBody(BaseHTTPRequestHandler):
