@@ -507,42 +507,35 @@ def _check_existing(cursor, dataset: Dataset, valid: str, replace: bool) -> None
     # Held until the import commits, as leasing and submitting hold them: no vote or lease reaches these images
     # between the checks below and the write. (Imported votes wait on the dataset's row, which the import holds.)
     cursor.execute(f"SELECT id FROM {batch} WHERE id IN (SELECT batch_id FROM lq_replace) ORDER BY id FOR UPDATE")
-    cursor.execute(
-        f"""
-        INSERT INTO lq_err (phase, line, image)
-        SELECT %s, r.line, r.image
-        FROM lq_replace x JOIN lq_rows r USING (line)
-        WHERE EXISTS (SELECT 1 FROM {vote} v WHERE v.prediction_id = x.prediction_id)
-        """,
-        [_Found.VOTED],
-    )
+    _refuse_replacing(cursor, _Found.VOTED, f"EXISTS (SELECT 1 FROM {vote} v WHERE v.prediction_id = x.prediction_id)")
     # Moving an item out of an open grid would drop the reviewer's vote on it; and the lease holds its batch. A grid
     # shows gold items of other batches too.
+    on_open_grid = f"""
+        EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
+                                          AND l.expires_at > %(now)s)
+        OR EXISTS (SELECT 1 FROM {leased_gold} g JOIN {lease} l ON l.id = g.lease_id
+                   WHERE g.prediction_id = x.prediction_id AND l.submitted_at IS NULL AND l.expires_at > %(now)s)
+    """
+    # The clock leasing reads, not now(): that is when the import's transaction began, minutes ago for a big file.
+    _refuse_replacing(cursor, _Found.IN_REVIEW, on_open_grid, {"now": timezone.now()})
+    # A gold item's answer is about its label: a new label would score reviewers against a stale answer.
+    _refuse_replacing(cursor, _Found.GOLD, f"EXISTS (SELECT 1 FROM {gold} g WHERE g.prediction_id = x.prediction_id)")
+
+
+def _refuse_replacing(cursor, phase: _Found, condition: str, params: dict | None = None) -> None:
+    """Refuse to replace the rows of lq_replace (`x`) that meet `condition`, each for its first reason only.
+
+    The reasons are checked in the order of their phases, as the Python reader checks them one after the other.
+    """
     cursor.execute(
         f"""
         INSERT INTO lq_err (phase, line, image)
         SELECT %(phase)s, r.line, r.image
         FROM lq_replace x JOIN lq_rows r USING (line)
-        WHERE (EXISTS (SELECT 1 FROM {lease} l WHERE l.batch_id = x.batch_id AND l.submitted_at IS NULL
-                                                 AND l.expires_at > %(now)s)
-               OR EXISTS (SELECT 1 FROM {leased_gold} g JOIN {lease} l ON l.id = g.lease_id
-                          WHERE g.prediction_id = x.prediction_id AND l.submitted_at IS NULL
-                            AND l.expires_at > %(now)s))
-          AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
+        WHERE ({condition})
+          AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line AND e.phase >= %(first)s)
         """,
-        # The clock leasing reads, not now(): that is when the import's transaction began, minutes ago for a big file.
-        {"phase": _Found.IN_REVIEW, "now": timezone.now()},
-    )
-    # A gold item's answer is about its label: a new label would score reviewers against a stale answer.
-    cursor.execute(
-        f"""
-        INSERT INTO lq_err (phase, line, image)
-        SELECT %s, r.line, r.image
-        FROM lq_replace x JOIN lq_rows r USING (line)
-        WHERE EXISTS (SELECT 1 FROM {gold} g WHERE g.prediction_id = x.prediction_id)
-          AND NOT EXISTS (SELECT 1 FROM lq_err e WHERE e.line = r.line)
-        """,
-        [_Found.GOLD],
+        {"phase": phase, "first": _Found.VOTED, **(params or {})},
     )
 
 

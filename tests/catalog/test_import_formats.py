@@ -426,6 +426,25 @@ def row_locked(table: str, row_id: int) -> bool:
         other.close()
 
 
+@pytest.mark.django_db
+def test_a_line_to_replace_gets_its_first_replace_problem_beside_its_other_problems(pets, reviewer):
+    """PostgreSQL left out the open grid when the line's confidence was bad too; the Python path named both."""
+    lease = batch_lease(reviewer=reviewer, dataset=pets, label="Cat")
+    cat = Prediction.objects.filter(batch_id=lease.batch_id).first().image.path
+    with pytest.raises(RowsRejected) as error:
+        predictions_import(
+            dataset_name="pets",
+            stream=io.BytesIO(f"{cat},Dog,5\n".encode()),
+            confidence_scale="fraction",
+            replace=True,
+        )
+    assert error.value.errors == [
+        "line 1: confidence 5.0 is above 1 but the scale is fraction",
+        f"line 1: image {cat!r} in dataset 'pets' is on a grid a reviewer has open; "
+        "import again once the reviewer has submitted it or its lease has run out",
+    ]
+
+
 def checked_before_the_write(monkeypatch, check) -> list:
     """Make either importer call `check()` just before it writes; return the list its answers go into."""
     answers = []
