@@ -1,7 +1,7 @@
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 
-from labelqa.catalog.deletion import dataset_delete, dataset_deletion_counts
+from labelqa.catalog.deletion import dataset_busy, dataset_busy_message, dataset_delete, dataset_deletion_counts
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import batches_reform, images_check_again
 from labelqa.review.gold import gold_mark
@@ -33,6 +33,8 @@ class DatasetAdmin(admin.ModelAdmin):
     # The confirmation counts the rows instead, and the deletion is a statement per table (catalog.deletion).
     def get_deleted_objects(self, objs, request):
         summaries, model_count, perms_needed = [], {}, set()
+        # Shown as what stands in the way ("protected"): Django then refuses the deletion and says why.
+        busy = [dataset_busy_message(dataset) for dataset in objs if dataset_busy(dataset)]
         for dataset in objs:
             counts = {model: n for model, n in dataset_deletion_counts(dataset).items() if n}
             parts = (
@@ -49,7 +51,7 @@ class DatasetAdmin(admin.ModelAdmin):
                     f"{model._meta.app_label}.{get_permission_codename('delete', model._meta)}"
                 ):
                     perms_needed.add(model._meta.verbose_name)
-        return summaries, model_count, perms_needed, []
+        return summaries, model_count, perms_needed, busy
 
     def delete_model(self, request, obj) -> None:
         dataset_delete(obj)

@@ -16,6 +16,7 @@ from django.db import connection, models, transaction
 from django.db.models import QuerySet
 
 from labelqa.catalog import storage
+from labelqa.catalog.jobs import dataset_turn
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import Dataset
 
@@ -67,16 +68,36 @@ def _union(paths: list[QuerySet]) -> QuerySet:
     return first.union(*others) if others else first
 
 
-@transaction.atomic
+class DatasetBusy(Exception):
+    """A classifier run is working on the dataset: deleting it would fail the run on its next image."""
+
+
+def dataset_busy_message(dataset: Dataset) -> str:
+    return f"a classifier run is working on dataset {dataset.name!r}: delete the dataset once that run has ended"
+
+
+def dataset_busy(dataset: Dataset) -> bool:
+    """Tell whether a classifier run is working on the dataset now (a live worker holds the dataset's turn)."""
+    with dataset_turn(dataset.pk, wait=False) as free:
+        return not free
+
+
 def dataset_delete(dataset: Dataset) -> int:
-    """Delete the dataset and everything that cascades from it; return how many rows were deleted in all."""
+    """Delete the dataset and everything that cascades from it; return how many rows were deleted in all.
+
+    Raise DatasetBusy while a classifier run works on it. Holding the dataset's turn keeps a run from starting
+    meanwhile, and its row lock an import from writing (one under way finishes first).
+    """
     dataset_id = dataset.pk
-    # Locked first, as an import holds it: no import writes into the dataset while it goes.
-    Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
-    # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction.
-    with foreign_key_checks_skipped():
-        deleted = sum(rows_delete(Dataset.objects.filter(pk=dataset_id)).values())
-    transaction.on_commit(lambda: dataset_files_delete_enqueue(dataset_id))
+    with dataset_turn(dataset_id, wait=False) as free:
+        if not free:
+            raise DatasetBusy(dataset_busy_message(dataset))
+        with transaction.atomic():
+            Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
+            # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction.
+            with foreign_key_checks_skipped():
+                deleted = sum(rows_delete(Dataset.objects.filter(pk=dataset_id)).values())
+            transaction.on_commit(lambda: dataset_files_delete_enqueue(dataset_id))
     return deleted
 
 

@@ -5,9 +5,11 @@ import io
 import pytest
 from django.apps import apps
 from django.contrib.auth.models import Permission
+from django.db import connections
 from django.test import Client
 
-from labelqa.catalog.deletion import dataset_delete, dataset_deletion_counts
+from labelqa.catalog.deletion import DatasetBusy, dataset_delete, dataset_deletion_counts
+from labelqa.catalog.jobs import DATASET_RUNS_NAMESPACE
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import predictions_import, thumbnails_make
 from labelqa.catalog.storage import thumbnail_key, thumbnail_save, zoom_key, zoom_save
@@ -124,3 +126,25 @@ def test_only_someone_who_may_delete_every_kind_of_row_in_it_may_delete_a_datase
     assert "<li>image</li>" in page and "<li>vote</li>" in page
     assert client.post(f"/admin/catalog/dataset/{pets.pk}/delete/", {"post": "yes"}).status_code == 403
     assert Dataset.objects.filter(pk=pets.pk).exists()
+
+
+@pytest.mark.django_db
+def test_a_dataset_a_classifier_run_is_working_on_is_not_deleted(pets, admin_user):
+    """Deleted under a live run, the run failed on its next image; the admin now says why it cannot be deleted."""
+    worker = connections.create_connection("default")  # a classifier run's worker, holding the dataset's turn
+    try:
+        with worker.cursor() as cursor:
+            cursor.execute("SELECT pg_advisory_lock(%s, %s)", [DATASET_RUNS_NAMESPACE, pets.pk])
+        with pytest.raises(DatasetBusy, match="a classifier run is working on dataset 'pets'"):
+            dataset_delete(pets)
+        client = Client()
+        client.force_login(admin_user)
+        page = client.get(f"/admin/catalog/dataset/{pets.pk}/delete/").content.decode()
+        assert "<li>a classifier run is working on dataset &#x27;pets&#x27;: delete the dataset once" in page
+        refused = client.post(f"/admin/catalog/dataset/{pets.pk}/delete/", {"post": "yes"})
+        assert refused.status_code == 200 and "a classifier run is working on" in refused.content.decode()
+        assert Dataset.objects.filter(pk=pets.pk).exists()
+    finally:
+        worker.close()  # the run ends: its turn goes with its connection
+    dataset_delete(pets)
+    assert not Dataset.objects.filter(pk=pets.pk).exists()
