@@ -6,6 +6,7 @@ import pytest
 from django.conf import settings as django_settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import FileSystemStorage
+from django.db import OperationalError, connections
 from PIL import Image as PILImage
 
 from labelqa import roles
@@ -153,3 +154,16 @@ def start_worker(tmp_path, media_root):
 @pytest.fixture
 def live_worker(start_worker):
     return start_worker()
+
+
+def row_locked(table: str, row_id: int) -> bool:
+    """Tell whether another connection holds the row's lock, from a connection of its own."""
+    other = connections.create_connection("default")
+    try:
+        with other.cursor() as cursor:
+            cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [row_id])
+        return False
+    except OperationalError:
+        return True
+    finally:
+        other.close()

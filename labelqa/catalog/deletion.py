@@ -14,11 +14,13 @@ from dataclasses import dataclass
 
 from django.db import connection, models, transaction
 from django.db.models import QuerySet
+from django.db.models.deletion import get_candidate_relations_to_delete
 
 from labelqa.catalog import storage
 from labelqa.catalog.jobs import dataset_turn
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import Dataset
+from labelqa.review.models import Batch, CorrectionPass
 
 
 @dataclass(frozen=True)
@@ -34,9 +36,8 @@ def _cascade(queryset: QuerySet, path: tuple[type[models.Model], ...] = ()) -> I
     model = queryset.model
     if model in path:
         raise ValueError(f"cannot delete in bulk through the cycle {' → '.join(m.__name__ for m in (*path, model))}")
-    for relation in model._meta.related_objects:
-        if relation.many_to_many:
-            raise ValueError(f"{relation.related_model.__name__}.{relation.name}: many-to-many is not handled here")
+    # The relations Django's own deletion follows: hidden ones (related_name "+") and many-to-many rows included.
+    for relation in get_candidate_relations_to_delete(model._meta):
         field = relation.field
         children = relation.related_model._base_manager.filter(**{f"{field.name}__in": queryset.values("pk")})
         on_delete = field.remote_field.on_delete
@@ -93,12 +94,25 @@ def dataset_delete(dataset: Dataset) -> int:
         if not free:
             raise DatasetBusy(dataset_busy_message(dataset))
         with transaction.atomic():
-            Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
-            # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction.
+            _writers_held_off(dataset_id)
+            # Every row that refers to a deleted one is deleted or emptied too, by the cascade's construction and
+            # because no writer into the dataset gets past its first lock until this commits.
             with foreign_key_checks_skipped():
                 deleted = sum(rows_delete(Dataset.objects.filter(pk=dataset_id)).values())
             transaction.on_commit(lambda: dataset_files_delete_enqueue(dataset_id))
     return deleted
+
+
+def _writers_held_off(dataset_id: int) -> None:
+    """Take the locks that every writer into the dataset takes first, so that none adds a row while it goes.
+
+    The dataset's row: imports of predictions, votes and gold, gold marks (and a classifier run's key checks). Its
+    batches, in id order as leasing takes them: grid submits, leases and the gold shown on them. Its correction
+    pass: correction leases and answers. A writer waiting on one of them finds the dataset gone.
+    """
+    Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
+    list(Batch.objects.select_for_update().filter(dataset_id=dataset_id).order_by("pk").values_list("pk"))
+    CorrectionPass.objects.select_for_update().filter(dataset_id=dataset_id).exists()
 
 
 def rows_delete(queryset: QuerySet) -> dict[type[models.Model], int]:

@@ -19,7 +19,7 @@ from django.template.defaultfilters import pluralize
 from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
-from labelqa.catalog.deletion import rows_delete
+from labelqa.catalog.deletion import dataset_files_delete, rows_delete
 from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, dataset_name_validator
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
@@ -565,6 +565,10 @@ def thumbnails_make(
                 flagged += 1
             else:
                 made += 1
+        if not Dataset.objects.filter(pk=dataset_id).exists():
+            # Deleted meanwhile: its files task may have run before this chunk's thumbnails were saved.
+            dataset_files_delete(dataset_id=dataset_id)
+            return ThumbnailsMade(made, flagged, more=False, last=last)
         Image.objects.bulk_update(chunk, IMAGE_CHECK_FIELDS)
         last = chunk[-1].pk
     return ThumbnailsMade(made, flagged, more=pending.filter(pk__gt=last).exists(), last=last)

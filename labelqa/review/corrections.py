@@ -112,14 +112,18 @@ def correction_renewed(*, reviewer, token: str) -> Correction | None:
     lease_token = _parsed_token(token)
     if lease_token is None:
         return None
-    correction = Correction.objects.filter(token=lease_token, reviewer=reviewer, submitted_at__isnull=True).first()
+    correction = (
+        Correction.objects.filter(token=lease_token, reviewer=reviewer, submitted_at__isnull=True)
+        .select_related("prediction")
+        .first()
+    )
     if correction is None:
         return None
     now = timezone.now()
     with transaction.atomic():
         # Under the image's row lock, as leasing counts its slots.
-        prediction = Prediction.objects.select_for_update(of=("self",)).get(pk=correction.prediction_id)
-        if not _lease_still_counts(correction, prediction, reviewer, now):
+        prediction = _locked_image(correction.prediction)
+        if prediction is None or not _lease_still_counts(correction, prediction, reviewer, now):
             return None
         correction.expires_at = lease_expiry(now)
         correction.save(update_fields=["expires_at"])
@@ -136,15 +140,17 @@ def correction_submit(*, reviewer, token: str, label: str = "", skip: bool = Fal
     token = _parsed_token(token)
     if token is None:
         raise LeaseRefused("The form carried no valid lease. Open the next image to continue.")
-    prediction_id = (
-        Correction.objects.filter(token=token, reviewer=reviewer).values_list("prediction_id", flat=True).first()
-    )
-    if prediction_id is None:
+    leased = Correction.objects.filter(token=token, reviewer=reviewer).select_related("prediction").first()
+    if leased is None:
         raise LeaseRefused("This image is not leased to you. Open the next image to continue.")
     with transaction.atomic():
         # Lock the image before the lease, in the same order as leasing does, so the two never deadlock.
-        prediction = Prediction.objects.select_for_update(of=("self",)).select_related("dataset").get(pk=prediction_id)
-        correction = Correction.objects.select_for_update().get(token=token)
+        prediction = _locked_image(leased.prediction)
+        correction = Correction.objects.select_for_update().filter(token=token).first()
+        if prediction is None or correction is None:
+            raise LeaseRefused(
+                "This image is no longer in review (its dataset was deleted), so your answer was not saved."
+            )
         if correction.submitted_at is not None:
             return CorrectionResult(recorded=False, label=correction.label)
         now = timezone.now()
@@ -220,7 +226,29 @@ def _open_passes(dataset: Dataset | None) -> QuerySet:
     return passes.filter(dataset=dataset) if dataset is not None else passes
 
 
+def _pass_held(dataset_id: int) -> bool:
+    """Hold the dataset's correction pass for this transaction (deleting the dataset waits), or say it is gone.
+
+    KEY SHARE: reviewers never wait on each other here, only a deletion of the pass waits on them and they on it.
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(
+            f"SELECT 1 FROM {CorrectionPass._meta.db_table} WHERE dataset_id = %s FOR KEY SHARE", [dataset_id]
+        )
+        return cursor.fetchone() is not None
+
+
+def _locked_image(prediction: Prediction) -> Prediction | None:
+    """Lock the image for answering it, its pass first as leasing takes them; None when its dataset went since."""
+    if not _pass_held(prediction.dataset_id):
+        return None
+    images = Prediction.objects.select_for_update(of=("self",)).select_related("dataset")
+    return images.filter(pk=prediction.pk).first()
+
+
 def _next_image(reviewer, correction_pass: CorrectionPass, now, skipped: list[int]) -> Prediction | None:
+    if not _pass_held(correction_pass.dataset_id):  # its dataset was deleted since the passes were listed
+        return None
     # Images this reviewer holds right now are left out too: another of their tabs may be mid-submit.
     held_by_me = Correction.objects.filter(reviewer=reviewer, submitted_at__isnull=True, expires_at__gt=now)
     return (

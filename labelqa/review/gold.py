@@ -19,12 +19,15 @@ MAX_GRID_IMAGES = 25
 
 
 @transaction.atomic
+@transaction.atomic
 def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", by=None) -> GoldItem:
     """Make the prediction a gold item (or change its answer): a reviewer who is right gives `expect_confirm`.
 
     `truth` is the true class when known; it must agree with the verdict (confirm exactly when it is the
-    model's label).
+    model's label). Under the dataset's row lock, as imports and a dataset's deletion take it.
     """
+    if not Dataset.objects.select_for_update().filter(pk=prediction.dataset_id).exists():
+        raise ValueError(f"the image {prediction.pk} is no longer in review: its dataset was deleted")
     truth = truth.strip()
     if truth and (truth == prediction.label) != expect_confirm:
         verdict = "confirm" if truth == prediction.label else "disconfirm"

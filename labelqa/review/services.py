@@ -31,10 +31,10 @@ TALLY_REFRESH_ROWS = 5000
 OPEN_LEASES_PER_REVIEWER = 3
 
 
-# A grid's batch is dissolved only once its lease ran out, by an admin re-forming batches or replacing its images.
+# A grid's batch goes with its dataset, or once its lease ran out, when an admin re-forms batches or replaces images.
 BATCH_GONE = (
-    "That batch was regrouped after your time on it ran out, so your answers for it were not saved. "
-    "Here is your next batch."
+    "That batch is no longer there (its dataset was deleted, or its images were regrouped after your time on it ran "
+    "out), so your answers for it were not saved. Here is your next batch."
 )
 
 

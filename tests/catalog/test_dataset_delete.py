@@ -8,16 +8,17 @@ from django.contrib.auth.models import Permission
 from django.db import connections
 from django.test import Client
 
-from labelqa.catalog.deletion import DatasetBusy, dataset_delete, dataset_deletion_counts
+from labelqa.catalog import deletion, services
+from labelqa.catalog.deletion import DatasetBusy, dataset_delete, dataset_deletion_counts, rows_delete
 from labelqa.catalog.jobs import DATASET_RUNS_NAMESPACE
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import predictions_import, thumbnails_make
 from labelqa.catalog.storage import thumbnail_key, thumbnail_save, zoom_key, zoom_save
 from labelqa.review.corrections import correction_lease, corrections_open
 from labelqa.review.gold import gold_mark
-from labelqa.review.models import LeasedGold, Vote
+from labelqa.review.models import Batch, CorrectionPass, LeasedGold, Vote
 from labelqa.review.services import batch_lease, reviewer_exclude, votes_submit
-from tests.conftest import seed_csv
+from tests.conftest import jpeg, row_locked, seed_csv
 
 
 def reviewed(dataset: Dataset, reviewer, reviewer2) -> None:
@@ -53,7 +54,10 @@ def rows_by_model() -> dict[str, int]:
 @pytest.fixture
 def two_datasets(pets, reviewer, reviewer2, tmp_path):
     """pets and other, each reviewed; return pets."""
-    predictions_import(dataset_name="other", stream=io.BytesIO(seed_csv({"Owl": 30})), images_root=str(tmp_path))
+    owls = seed_csv({"Owl": 30})
+    for line in owls.decode().splitlines():  # real files: a flagged image is offered to no correction
+        (tmp_path / line.split(",")[0]).write_bytes(jpeg(size=(16, 12)))
+    predictions_import(dataset_name="other", stream=io.BytesIO(owls), images_root=str(tmp_path))
     for dataset in Dataset.objects.all():
         reviewed(dataset, reviewer, reviewer2)
     return pets
@@ -148,3 +152,50 @@ def test_a_dataset_a_classifier_run_is_working_on_is_not_deleted(pets, admin_use
         worker.close()  # the run ends: its turn goes with its connection
     dataset_delete(pets)
     assert not Dataset.objects.filter(pk=pets.pk).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_no_writer_into_the_dataset_gets_past_its_first_lock_while_it_is_deleted(two_datasets, monkeypatch):
+    """Deleted while reviewers worked, it left votes of submits that landed between its statements, pointing nowhere."""
+    pets = two_datasets
+    batch = Batch.objects.filter(dataset=pets).first()
+    correction_pass = CorrectionPass.objects.get(dataset=pets)
+    held = []
+
+    def deleting(queryset):
+        tables = {"catalog_dataset": pets.pk, "review_batch": batch.pk, "review_correctionpass": correction_pass.pk}
+        held.append({table: row_locked(table, row_id) for table, row_id in tables.items()})
+        return rows_delete(queryset)
+
+    monkeypatch.setattr(deletion, "rows_delete", deleting)
+    dataset_delete(pets)
+    assert held == [{"catalog_dataset": True, "review_batch": True, "review_correctionpass": True}]
+
+
+@pytest.mark.django_db
+def test_the_cascade_follows_relations_without_a_reverse_name(pets, reviewer):
+    """LeasedGold.prediction has related_name "+": deleting predictions left those rows pointing nowhere."""
+    gold = Prediction.objects.filter(dataset=pets).first()
+    lease = batch_lease(reviewer=reviewer, dataset=pets)
+    LeasedGold.objects.create(lease=lease, prediction=gold, reviewer=reviewer)
+    deleted = rows_delete(Prediction.objects.filter(pk=gold.pk))
+    assert {model: n for model, n in deleted.items() if n} == {LeasedGold: 1, Prediction: 1}
+    assert not LeasedGold.objects.exists()
+
+
+@pytest.mark.django_db
+def test_a_thumbnail_pass_that_outlives_its_dataset_leaves_no_file(pets, media_root, monkeypatch):
+    """Its files task ran at the deletion's commit; the pass went on saving the rest of its chunk after it."""
+    made = []
+    original = services._thumbnail_checked_in_pass
+
+    def check_then_delete_the_dataset(image, images_root):
+        made.append(original(image, images_root))
+        if len(made) == 1:
+            dataset_delete(pets)  # the admin, while the pass is at its first image
+        return made[-1]
+
+    monkeypatch.setattr(services, "_thumbnail_checked_in_pass", check_then_delete_the_dataset)
+    thumbnails_make(dataset_id=pets.pk)
+    assert len(made) > 1 and all(made), "the chunk's thumbnails were made and saved"
+    assert files_under(media_root, pets) == []

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 import pytest
 from django.core.management import CommandError, call_command
-from django.db import OperationalError, connection, connections, transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from labelqa.catalog import services
@@ -16,6 +16,7 @@ from labelqa.catalog.services import predictions_import
 from labelqa.review.gold import gold_mark
 from labelqa.review.models import Batch, Lease, LeasedGold, Vote
 from labelqa.review.services import batch_lease
+from tests.conftest import row_locked
 
 ROOT = "s3://photos/set1"
 
@@ -411,19 +412,6 @@ def test_replace_refuses_gold_items_and_gold_on_an_open_grid(pets, reviewer):
         "import again once the reviewer has submitted it or its lease has run out",
     ]
     assert counts() == before and Prediction.objects.get(pk=gold.pk).label == "Dog"
-
-
-def row_locked(table: str, row_id: int) -> bool:
-    """Tell whether another connection holds the row's lock, from a connection of its own."""
-    other = connections.create_connection("default")
-    try:
-        with other.cursor() as cursor:
-            cursor.execute(f"SELECT id FROM {table} WHERE id = %s FOR UPDATE NOWAIT", [row_id])
-        return False
-    except OperationalError:
-        return True
-    finally:
-        other.close()
 
 
 @pytest.mark.django_db

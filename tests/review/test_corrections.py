@@ -8,7 +8,8 @@ import pytest
 from django.db import connection, connections
 from django.utils import timezone
 
-from labelqa.catalog.models import Consensus, Image, Prediction
+from labelqa.catalog.deletion import dataset_delete
+from labelqa.catalog.models import Consensus, Dataset, Image, Prediction
 from labelqa.review import corrections
 from labelqa.review.corrections import (
     CorrectionRejected,
@@ -16,6 +17,7 @@ from labelqa.review.corrections import (
     correction_choices,
     correction_lease,
     correction_overview,
+    correction_renewed,
     correction_submit,
     correction_work,
     corrections_close,
@@ -23,7 +25,7 @@ from labelqa.review.corrections import (
 )
 from labelqa.review.models import Correction, CorrectionPass
 from labelqa.review.services import LeaseRefused, reviewer_exclude
-from tests.conftest import make_user
+from tests.conftest import make_user, row_locked
 from tests.review.correction_data import disconfirm, dog, prediction_id, vote
 
 pytestmark = pytest.mark.usefixtures("eager_celery")
@@ -318,3 +320,47 @@ def test_concurrent_reviewers_never_over_serve_an_image(pets):
     assert Counter(answered.values_list("prediction_id", flat=True)) == {pid: 2 for pid in ids}
     pairs = list(answered.values_list("prediction_id", "reviewer_id"))
     assert len(pairs) == len(set(pairs))
+
+
+@pytest.mark.django_db
+def test_an_answer_to_an_image_whose_dataset_was_deleted_is_refused_with_a_message(pets, reviewer, monkeypatch):
+    """The page answered 500 (Prediction.DoesNotExist) when the answer came after an admin deleted the dataset."""
+    disconfirm(pets, [dog(0)])
+    corrections_open(dataset=pets)
+    lease = correction_lease(reviewer=reviewer, dataset=pets)
+    original = corrections._pass_held
+
+    def deleted_first(dataset_id):  # the admin deletes the dataset just as the answer arrives
+        if Dataset.objects.filter(pk=dataset_id).exists():
+            dataset_delete(Dataset.objects.get(pk=dataset_id))
+        return original(dataset_id)
+
+    monkeypatch.setattr(corrections, "_pass_held", deleted_first)
+    with pytest.raises(LeaseRefused, match=r"^This image is no longer in review \(its dataset was deleted\)"):
+        correction_submit(reviewer=reviewer, token=str(lease.token), label="Cat")
+    # Once it is gone, the lease is too: a reload finds nothing to renew, and an answer is not leased.
+    assert correction_renewed(reviewer=reviewer, token=str(lease.token)) is None
+    with pytest.raises(LeaseRefused, match="not leased to you"):
+        correction_submit(reviewer=reviewer, token=str(lease.token), label="Cat")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_correction_leases_and_answers_hold_their_pass_as_a_deletion_locks_it(pets, reviewer, monkeypatch):
+    """A correction written between a deletion's statements was left pointing at a deleted image."""
+    disconfirm(pets, [dog(0)])
+    correction_pass = corrections_open(dataset=pets)
+    held = []
+
+    def checked(original):
+        def step(*args, **kwargs):
+            held.append(row_locked("review_correctionpass", correction_pass.pk))  # as a deletion would lock it
+            return original(*args, **kwargs)
+
+        return step
+
+    monkeypatch.setattr(corrections, "_claim", checked(corrections._claim))  # leasing, under its transaction
+    monkeypatch.setattr(corrections, "_lease_still_counts", checked(corrections._lease_still_counts))  # answering
+    lease = correction_lease(reviewer=reviewer, dataset=pets)
+    correction_submit(reviewer=reviewer, token=str(lease.token), label="Cat")
+    assert held == [True, True]
+    assert not row_locked("review_correctionpass", correction_pass.pk)
