@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
+from labelqa.analytics.correction_agreement import tidy_label
+
 MAX_REPORTED_ERRORS = 100
 # Past the first 100 lines, a file's problems are summed up by kind, most frequent first: 130 lines with a bad
 # confidence would otherwise hide the one path that leaves the images root.
@@ -712,11 +714,13 @@ def read_gold_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[GoldRow]:
             image = normalise_image_path(record["image"])
         except ValueError as exc:
             problems.append(str(exc))
-        truth = record["truth"]
+        truth = tidy_label(record["truth"])  # as typed answers are tidied: reviewers are scored against it
         if not truth:
             problems.append("truth is empty; write the image's true label")
         elif len(truth) > MAX_LABEL_LENGTH:
             problems.append(f"truth is longer than {MAX_LABEL_LENGTH} characters")
+        elif CONTROL_CHARACTER.search(truth):
+            problems.append(f"truth {truth!r} holds a control character; write the label as plain text")
         if problems:
             errors.add(line, "; ".join(problems))
             continue

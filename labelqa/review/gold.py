@@ -8,8 +8,9 @@ from typing import IO
 
 from django.db import transaction
 
+from labelqa.analytics.correction_agreement import tidy_label
 from labelqa.catalog.models import Dataset, Prediction
-from labelqa.catalog.rows import ErrorList, read_gold_rows
+from labelqa.catalog.rows import CONTROL_CHARACTER, ErrorList, read_gold_rows
 from labelqa.catalog.services import dataset_for_import, predictions_of_rows
 from labelqa.review.gold_selectors import gold_candidates
 from labelqa.review.models import GoldItem, Lease, LeasedGold
@@ -19,6 +20,14 @@ MAX_GRID_IMAGES = 25
 
 
 @transaction.atomic
+def truth_as_the_model_writes(truth: str, label: str) -> str:
+    """Return the true label, spelt as the model's label when they differ only in case ("cat" for "Cat").
+
+    Told apart, the two would make a gold item whose reviewers must disconfirm their own class.
+    """
+    return label if truth.casefold() == label.casefold() else truth
+
+
 @transaction.atomic
 def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", by=None) -> GoldItem:
     """Make the prediction a gold item (or change its answer): a reviewer who is right gives `expect_confirm`.
@@ -28,7 +37,9 @@ def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", 
     """
     if not Dataset.objects.select_for_update().filter(pk=prediction.dataset_id).exists():
         raise ValueError(f"the image {prediction.pk} is no longer in review: its dataset was deleted")
-    truth = truth.strip()
+    truth = truth_as_the_model_writes(tidy_label(truth), prediction.label)
+    if CONTROL_CHARACTER.search(truth):
+        raise ValueError(f"the true label {truth!r} holds a control character; write it as plain text")
     if truth and (truth == prediction.label) != expect_confirm:
         verdict = "confirm" if truth == prediction.label else "disconfirm"
         raise ValueError(
@@ -63,15 +74,13 @@ def gold_import(*, dataset_name: str, stream: IO[bytes], by=None) -> int:
     rows = list(read_gold_rows(stream, errors))
     prediction_of = predictions_of_rows(dataset, rows, errors)
     last_row_of = {prediction_of[row.image].pk: row for row in rows}  # an image named twice: its last row counts
-    items = [
-        GoldItem(
-            prediction=(prediction := prediction_of[row.image]),
-            truth=row.truth,
-            expect_confirm=row.truth == prediction.label,
-            created_by=by,
+    items = []
+    for row in last_row_of.values():
+        prediction = prediction_of[row.image]
+        truth = truth_as_the_model_writes(row.truth, prediction.label)
+        items.append(
+            GoldItem(prediction=prediction, truth=truth, expect_confirm=truth == prediction.label, created_by=by)
         )
-        for row in last_row_of.values()
-    ]
     # One upsert: an image that is gold already gets the file's truth and keeps when and by whom it was marked.
     GoldItem.objects.bulk_create(
         items,

@@ -50,6 +50,17 @@ def test_import_gold_marks_images_with_the_verdict_their_truth_implies(pets, tmp
     assert out.getvalue() == "Marked 1 image of 'pets' as gold\n"
 
 
+def test_import_gold_reads_a_truth_as_typed_answers_are_read(pets, tmp_path):
+    """'cat' for the model's 'Cat' was stored as another class: reviewers who rightly confirmed were scored wrong."""
+    path = tmp_path / "gold.csv"
+    path.write_text("image,truth\nimages/cat-0000.jpg,cat\nimages/dog-0000.jpg,  Golden   retriever \n")
+    call_command("import_gold", str(path), "--dataset", "pets")
+    assert gold_answers() == [("images/cat-0000.jpg", "Cat", True), ("images/dog-0000.jpg", "Golden retriever", False)]
+    path.write_text('image,truth\nimages/dog-0001.jpg,"Dog\x1b[2J"\n')
+    with pytest.raises(CommandError, match=r"line 2: truth 'Dog\\x1b\[2J' holds a control character"):
+        call_command("import_gold", str(path), "--dataset", "pets")
+
+
 def test_import_gold_names_every_bad_line_and_changes_nothing(pets, tmp_path):
     path = tmp_path / "gold.csv"
     path.write_text(BAD)
@@ -167,6 +178,13 @@ def test_admins_mark_a_disconfirmed_image_as_gold_from_the_class_page(admin_clie
     assert response.status_code == 302 and response["Location"] == class_page_url()
     gold = GoldItem.objects.get()
     assert (gold.prediction_id, gold.truth, gold.expect_confirm, gold.created_by) == (cat.pk, "Lynx", False, admin_user)
+
+
+def test_the_gold_page_reads_a_truth_as_the_import_does(admin_client, disconfirmed_cats):
+    """'cat  ' with "confirm" was refused as contradicting the verdict, though it names the model's own class."""
+    cat = disconfirmed_cats[0]
+    admin_client.post(reverse("review:gold_mark"), {"prediction": cat.pk, "action": "confirm", "truth": " cat  "})
+    assert GoldItem.objects.values_list("truth", "expect_confirm").get() == ("Cat", True)
 
 
 def test_scientists_see_the_strip_without_the_gold_buttons(client, disconfirmed_cats, scientist):
