@@ -5,16 +5,23 @@ Pure functions over plain strings and counts: no Django, nothing of ours.
 
 from __future__ import annotations
 
+import re
+import unicodedata
 from collections import Counter
 from collections.abc import Iterable, Mapping
 
+# Invisible and meaningless in a class name, but they make two spellings of it differ: a soft hyphen, a zero-width
+# space, a word joiner, a byte-order mark. (Zero-width joiners stay: Persian and Indic scripts need them.)
+INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+
 
 def tidy_label(text: str) -> str:
-    """Return a typed label with its whitespace trimmed and runs of it collapsed to one space.
+    """Return a typed label in one spelling: composed (NFC), without invisible characters, whitespace collapsed.
 
-    "golden  retriever " and "golden retriever" must count as one answer when answers are tallied.
+    "golden  retriever ", "golden retriever" and "Café" typed with a combining accent must each count as one answer
+    when answers are tallied.
     """
-    return " ".join(text.split())
+    return " ".join(INVISIBLE.sub("", unicodedata.normalize("NFC", text)).split())
 
 
 def agreed_label(answers: Mapping[str, int] | Iterable[str]) -> str:

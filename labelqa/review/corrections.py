@@ -34,7 +34,9 @@ from labelqa.review.selectors import excluded_reviewers
 from labelqa.review.services import LeaseRefused, tallies_refresh
 
 # Marks that reorder how text is shown: a typed label has no use for them.
-BIDI_CONTROL = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+# The C1 controls: a terminal reads \x9b as the start of an escape sequence, as it does ESC [.
+C1_CONTROL = re.compile("[\x80-\x9f]")
 
 QUICK_CHOICES = 9  # one per number key
 WORK_COUNT_CAP = 100  # low enough that PostgreSQL plans the count without JIT compilation
@@ -173,7 +175,7 @@ def _checked_label(text: str) -> str:
         raise CorrectionRejected("Pick one of the labels, type one, or choose “Not sure” to skip this image.")
     if len(label) > MAX_LABEL_LENGTH:
         raise CorrectionRejected(f"A label can be at most {MAX_LABEL_LENGTH} characters; yours has {len(label)}.")
-    if CONTROL_CHARACTER.search(label) or BIDI_CONTROL.search(label):
+    if CONTROL_CHARACTER.search(label) or C1_CONTROL.search(label) or BIDI_CONTROL.search(label):
         # Invisible on the page, they reach the exports: terminal escapes, text shown in reverse ("gpj.exe").
         raise CorrectionRejected("A label cannot hold control characters or text-direction marks; type it plainly.")
     return label

@@ -27,3 +27,14 @@ def test_labels_are_tidied_but_keep_their_case():
     assert tidy_label("  golden \t retriever\n") == "golden retriever"
     assert tidy_label("Red Panda") == "Red Panda"
     assert tidy_label("   ") == ""
+
+
+def test_one_label_typed_in_invisibly_different_ways_is_one_label():
+    """Each pair was tallied as two answers, so two reviewers who agreed had no agreed label."""
+    assert tidy_label("Cafe\u0301") == tidy_label("Caf\u00e9") == "Caf\u00e9"  # combining accent, or composed
+    for hidden in ("Fo\u200bx", "\ufeffFox", "Fo\u00adx", "Fox\u2060"):
+        assert tidy_label(hidden) == "Fox", repr(hidden)
+    assert (
+        tidy_label("\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645")
+        == "\u0645\u06cc\u200c\u062e\u0648\u0627\u0647\u0645"
+    )  # ZWNJ: Persian

@@ -190,7 +190,7 @@ def test_an_empty_too_long_formula_or_hidden_character_label_is_refused_and_the_
     with pytest.raises(CorrectionRejected, match="spreadsheets would run it as a formula"):
         correction_submit(reviewer=reviewer, token=str(lease.token), label='=HYPERLINK("http://evil.example/")')
     # Invisible on the page, but a terminal escape or reversed text in the exports.
-    for hidden in ("\x1b]0;pwned\x07red", "\x01Dog", "Dog\x7f", "\u202egpj.exe", "Cat\u2066"):
+    for hidden in ("\x1b]0;pwned\x07red", "\x01Dog", "Dog\x7f", "\u202egpj.exe", "Cat\u2066", "\x9b2JDog", "Fox\u061c"):
         with pytest.raises(CorrectionRejected, match="control characters or text-direction marks"):
             correction_submit(reviewer=reviewer, token=str(lease.token), label=hidden)
     lease.refresh_from_db()
