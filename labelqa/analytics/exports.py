@@ -48,7 +48,9 @@ def label_rows(dataset: Dataset, *, consensus: str | None = None) -> Iterator[di
             "status": status,
             "confirms": confirms,
             "disconfirms": disconfirms,
-            "corrected_label": corrected.get(pid, ""),
+            # Not beside "confirmed": under the export's consensus the model was right (a policy other than the one
+            # that chose the images for correcting can say so), and the row would contradict itself.
+            "corrected_label": corrected.get(pid, "") if status != "confirmed" else "",
         }
 
 

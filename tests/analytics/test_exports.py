@@ -142,7 +142,7 @@ def test_export_labels_gives_one_row_per_image_with_its_status(voted):
     assert {json.loads(line)["image"]: json.loads(line)["status"] for line in lines}["d4.jpg"] == "confirmed"
 
 
-def test_export_labels_ends_each_row_with_the_agreed_correction(voted, eager_celery):
+def test_export_labels_ends_each_row_with_the_agreed_correction(voted, eager_celery, tmp_path):
     """d3 (disconfirmed) gets Wolf from two of three reviewers; c2's two answers tie, so it stays unresolved."""
     dataset = Dataset.objects.get(name="zoo")
     corrections_open(dataset=dataset, corrections_per_item=3)
@@ -173,6 +173,17 @@ def test_export_labels_ends_each_row_with_the_agreed_correction(voted, eager_cel
         "corrected_label",
     ]
     assert records["d3.jpg"]["corrected_label"] == "Wolf" and records["c2.jpg"]["corrected_label"] == ""
+
+    # Three more reviewers confirm d3: by majority the model was right, so no correction stands beside "confirmed".
+    votes = "image,reviewer,verdict\n" + "".join(f"d3.jpg,r{n},confirm\n" for n in (4, 5, 6))
+    (tmp_path / "more.csv").write_text(votes)
+    call_command("import_votes", str(tmp_path / "more.csv"), "--dataset", "zoo")
+    by_majority = export("export_labels", "--dataset", "zoo", "--format", "jsonl", "--consensus", "majority")
+    d3 = next(record for record in map(json.loads, by_majority.splitlines()) if record["image"] == "d3.jpg")
+    assert (d3["status"], d3["corrected_label"]) == ("confirmed", "")
+    unanimous = export("export_labels", "--dataset", "zoo", "--format", "jsonl", "--consensus", "unanimous")
+    d3 = next(record for record in map(json.loads, unanimous.splitlines()) if record["image"] == "d3.jpg")
+    assert (d3["status"], d3["corrected_label"]) == ("split", "Wolf")
 
 
 @pytest.fixture
