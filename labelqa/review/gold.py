@@ -19,7 +19,6 @@ from labelqa.review.models import GoldItem, Lease, LeasedGold
 MAX_GRID_IMAGES = 25
 
 
-@transaction.atomic
 def truth_as_the_model_writes(truth: str, label: str) -> str:
     """Return the true label, spelt as the model's label when they differ only in case ("cat" for "Cat").
 
