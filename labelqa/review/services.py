@@ -101,7 +101,7 @@ def lease_revived(*, lease: Lease) -> bool:
     with transaction.atomic():
         _batches_lock([lease.batch_id])
         batch = Batch.objects.select_related("dataset").filter(pk=lease.batch_id).first()
-        if batch is None:  # re-formed or emptied by a --replace import since: its lease went with it
+        if batch is None:  # gone since (re-formed, emptied by a --replace import, or its dataset deleted), lease too
             return False
         if not _batch_has_slot(batch, lease.reviewer_id, now, batch.dataset.reviews_per_item):
             return False
