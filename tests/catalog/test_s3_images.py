@@ -6,11 +6,13 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import boto3
 import pytest
 from botocore.config import Config
+from django.core.files.storage import default_storage
 from django.db import connection
 from django.test import Client
 from django.test.utils import CaptureQueriesContext
@@ -191,7 +193,13 @@ def test_a_deleted_datasets_cached_files_go_from_s3_storage_and_no_others(s3, s3
             thumbnail_save(thumbnail_key(dataset_id, image_id), b"thumbnail")
             zoom_save(zoom_key(dataset_id, image_id, b"file"), b"zoom")
 
+    requests = Counter()
+    client_events = default_storage.connection.meta.client.meta.events
+    client_events.register("before-call.s3", lambda model, **kwargs: requests.update([model.name]))
     assert dataset_files_delete(dataset_id=gone) == 4
+    assert requests["DeleteObjects"] == 2 and not requests["DeleteObject"], (
+        "one request for each folder, not one for each file"
+    )
     listed = s3.list_objects_v2(Bucket="media").get("Contents", [])
     keys = sorted(o["Key"] for o in listed if o["Key"].split("/")[1] in (str(gone), str(kept)))
     expected = [thumbnail_key(kept, 1), thumbnail_key(kept, 2), zoom_key(kept, 1, b"file"), zoom_key(kept, 2, b"file")]
