@@ -112,7 +112,7 @@ def dataset_folders(dataset_id: int) -> list[str]:
 def folder_delete(folder: str) -> int:
     """Delete every file under `folder` in storage, subfolders included; return how many."""
     bucket = getattr(default_storage, "bucket", None)
-    if bucket is not None:  # S3: a thousand keys a request, where one by one a million thumbnails took hours
+    if bucket is not None:  # S3: a thousand keys a request, not a request for each of a million thumbnails
         prefix = f"{posixpath.join(default_storage.location, folder)}/"
         return sum(len(answer.get("Deleted", [])) for answer in bucket.objects.filter(Prefix=prefix).delete())
     try:
