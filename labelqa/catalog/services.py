@@ -629,8 +629,8 @@ def _zoomable(image: Image, data: bytes) -> ImageBytes:
     file_format = imaging.image_header(data).format
     if file_format in RENDERED_FORMATS:
         return ImageBytes(_zoom_rendition(image, data), "image/webp")
-    # Once its thumbnail was made the file has decoded: its header will do, where a full decode could cost a second
-    # of CPU on every zoom.
+    # Once its thumbnail was made the file has decoded: its header will do, where a full decode of a large photo
+    # would be paid again on every zoom.
     if not image.thumbnail or image.problem:
         imaging.open_image(data, target_size=(ZOOM_SIZE, ZOOM_SIZE))
     return ImageBytes(data, CONTENT_TYPES.get(file_format, "application/octet-stream"))
@@ -639,7 +639,8 @@ def _zoomable(image: Image, data: bytes) -> ImageBytes:
 def _zoom_rendition(image: Image, data: bytes) -> bytes:
     """Return the cached WebP rendition of the image's bytes, making and caching it first if needed.
 
-    Made once per file rather than per zoom: decoding a large TIFF can cost a second and 200 MB each time.
+    Made once per file rather than per zoom: rendering a 7900×7900 TIFF took 0.50 s and 268 MiB of peak memory each
+    time (bench/zoom_tiff.py), reading the cached rendition 0.4 ms.
     Storage that refuses it leaves it uncached, as with thumbnails; raise ImageProblem if the bytes are no image.
     """
     key = storage.zoom_key(image.dataset_id, image.pk, data)
