@@ -13,6 +13,10 @@ from collections.abc import Iterable, Mapping
 # Invisible and meaningless in a class name, but they make two spellings of it differ: a soft hyphen, a zero-width
 # space, a word joiner, a byte-order mark. (Zero-width joiners stay: Persian and Indic scripts need them.)
 INVISIBLE = re.compile("[\u00ad\u200b\u2060\ufeff]")
+# What a typed label (a correction, a gold item's truth) is refused for: control characters, C1 included (a terminal
+# reads \x9b as ESC [), and the marks that reorder how text is shown ("gpj.exe"). Invisible on a page, they reach
+# the exports.
+HIDDEN_MARK = re.compile("[\x00-\x1f\x7f-\x9f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
 
 
 def tidy_label(text: str) -> str:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from labelqa.analytics.correction_agreement import tidy_label
+from labelqa.analytics.correction_agreement import HIDDEN_MARK, tidy_label
 
 MAX_REPORTED_ERRORS = 100
 # Past the first 100 lines, a file's problems are summed up by kind, most frequent first: 130 lines with a bad
@@ -719,8 +719,8 @@ def read_gold_rows(stream: IO[bytes], errors: ErrorList) -> Iterator[GoldRow]:
             problems.append("truth is empty; write the image's true label")
         elif len(truth) > MAX_LABEL_LENGTH:
             problems.append(f"truth is longer than {MAX_LABEL_LENGTH} characters")
-        elif CONTROL_CHARACTER.search(truth):
-            problems.append(f"truth {truth!r} holds a control character; write the label as plain text")
+        elif HIDDEN_MARK.search(truth):
+            problems.append(f"truth {truth!r} holds a control character or text-direction mark; write it plainly")
         if problems:
             errors.add(line, "; ".join(problems))
             continue

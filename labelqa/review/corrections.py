@@ -14,7 +14,6 @@ an answer can never leave a stale value behind.
 
 from __future__ import annotations
 
-import re
 import uuid
 from dataclasses import dataclass
 
@@ -24,19 +23,14 @@ from django.db.models import Count, F, Max, OuterRef, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from labelqa.analytics.correction_agreement import agreed_label, tidy_label
+from labelqa.analytics.correction_agreement import HIDDEN_MARK, agreed_label, tidy_label
 from labelqa.analytics.selectors import disconfirmed_filter
 from labelqa.catalog.models import Dataset, Prediction
-from labelqa.catalog.rows import CONTROL_CHARACTER, MAX_LABEL_LENGTH
+from labelqa.catalog.rows import MAX_LABEL_LENGTH
 from labelqa.review.leasing import first_claimed, lease_expiry
 from labelqa.review.models import Correction, CorrectionPass
 from labelqa.review.selectors import excluded_reviewers
 from labelqa.review.services import LeaseRefused, tallies_refresh
-
-# Marks that reorder how text is shown: a typed label has no use for them.
-BIDI_CONTROL = re.compile("[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-# The C1 controls: a terminal reads \x9b as the start of an escape sequence, as it does ESC [.
-C1_CONTROL = re.compile("[\x80-\x9f]")
 
 QUICK_CHOICES = 9  # one per number key
 WORK_COUNT_CAP = 100  # low enough that PostgreSQL plans the count without JIT compilation
@@ -175,8 +169,7 @@ def _checked_label(text: str) -> str:
         raise CorrectionRejected("Pick one of the labels, type one, or choose “Not sure” to skip this image.")
     if len(label) > MAX_LABEL_LENGTH:
         raise CorrectionRejected(f"A label can be at most {MAX_LABEL_LENGTH} characters; yours has {len(label)}.")
-    if CONTROL_CHARACTER.search(label) or C1_CONTROL.search(label) or BIDI_CONTROL.search(label):
-        # Invisible on the page, they reach the exports: terminal escapes, text shown in reverse ("gpj.exe").
+    if HIDDEN_MARK.search(label):
         raise CorrectionRejected("A label cannot hold control characters or text-direction marks; type it plainly.")
     return label
 

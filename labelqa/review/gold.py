@@ -8,9 +8,9 @@ from typing import IO
 
 from django.db import transaction
 
-from labelqa.analytics.correction_agreement import tidy_label
+from labelqa.analytics.correction_agreement import HIDDEN_MARK, tidy_label
 from labelqa.catalog.models import Dataset, Prediction
-from labelqa.catalog.rows import CONTROL_CHARACTER, ErrorList, read_gold_rows
+from labelqa.catalog.rows import ErrorList, read_gold_rows
 from labelqa.catalog.services import dataset_for_import, predictions_of_rows
 from labelqa.review.gold_selectors import gold_candidates
 from labelqa.review.models import GoldItem, Lease, LeasedGold
@@ -37,8 +37,8 @@ def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", 
     if not Dataset.objects.select_for_update().filter(pk=prediction.dataset_id).exists():
         raise ValueError(f"the image {prediction.pk} is no longer in review: its dataset was deleted")
     truth = truth_as_the_model_writes(tidy_label(truth), prediction.label)
-    if CONTROL_CHARACTER.search(truth):
-        raise ValueError(f"the true label {truth!r} holds a control character; write it as plain text")
+    if HIDDEN_MARK.search(truth):
+        raise ValueError(f"the true label {truth!r} holds a control character or text-direction mark; type it plainly")
     if truth and (truth == prediction.label) != expect_confirm:
         verdict = "confirm" if truth == prediction.label else "disconfirm"
         raise ValueError(
