@@ -113,6 +113,11 @@ def full_key(root: str, path: str) -> str:
     return f"{root.rstrip('/')}/{path}" if root.startswith("s3://") else str(Path(root) / path)
 
 
+def path_inside(path: str, directory: str) -> bool:
+    """Tell whether `path` is `directory` or lies below it, both resolved: neither `..` nor a symlink leads out."""
+    return Path(path).resolve().is_relative_to(Path(directory).resolve())
+
+
 def resolved_within(base: Path, path: str) -> Path | None:
     """Return `path` below the resolved directory `base` with its symlinks resolved, or None if it leaves `base`."""
     full = (base / path).resolve()

@@ -16,8 +16,8 @@ from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3, root_refusal
-from worker.model_files import DEFAULT_MODEL, model_file_missing, model_outside
-from worker.sources import list_images, read_image_under
+from worker.model_files import DEFAULT_MODEL, model_file_missing
+from worker.sources import list_images, path_inside, read_image_under
 
 if TYPE_CHECKING:
     from worker.classifier import ImageResult
@@ -48,14 +48,8 @@ def classification_start(
         raise RunRefused(
             f"{source} is not a directory on the server; give a folder or s3://bucket/prefix", field="source"
         )
-    configured = model == settings.LABELQA_MODEL  # whoever runs the server chose that one
-    if model and not configured and model_outside(model, settings.LABELQA_MODEL_DIRS):  # before looking for it
-        raise RunRefused(
-            f"{model} is not in a directory this server loads models from "
-            f"(LABELQA_MODEL_DIRS: {', '.join(settings.LABELQA_MODEL_DIRS)}); put the file in one of them, "
-            f"or use {DEFAULT_MODEL}",
-            field="model",
-        )
+    if model and (refusal := _model_refusal(model)) is not None:  # before looking for it, as for the source
+        raise RunRefused(refusal, field="model")
     if model and model_file_missing(model):
         raise RunRefused(
             f"there is no model file {model} on this machine; give the path of a TorchScript file that is here "
@@ -74,6 +68,20 @@ def classification_start(
         )
         transaction.on_commit(lambda: _enqueue_or_fail(run))
     return run
+
+
+def _model_refusal(model: str) -> str | None:
+    """Say why runs may not load `model`, or None when LABELQA_MODEL_DIRS allows it (empty: any file).
+
+    The built-in model and LABELQA_MODEL are always allowed: whoever runs the server chose them.
+    """
+    allowed = settings.LABELQA_MODEL_DIRS
+    if model in (DEFAULT_MODEL, settings.LABELQA_MODEL) or not allowed or any(path_inside(model, d) for d in allowed):
+        return None
+    return (
+        f"{model} is not in a directory this server loads models from (LABELQA_MODEL_DIRS: {', '.join(allowed)}); "
+        f"put the file in one of them, or use {DEFAULT_MODEL}"
+    )
 
 
 def _enqueue_or_fail(run: ClassificationRun) -> None:

@@ -17,7 +17,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, resolved_within, split_s3_uri
+from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, path_inside, resolved_within, split_s3_uri
 
 log = logging.getLogger("labelqa")
 
@@ -56,8 +56,7 @@ def _root_within(root: str, parent: str) -> bool:
         return False
     if is_s3(root):  # keys are plain strings: the prefix must match up to a slash
         return f"{root.rstrip('/')}/".startswith(f"{parent.rstrip('/')}/")
-    # Resolved, so that neither `..` nor a symbolic link inside an allowed directory leads out of it.
-    return Path(root).resolve().is_relative_to(Path(parent).resolve())
+    return path_inside(root, parent)
 
 
 def read_image(root: str, path: str) -> bytes:
