@@ -113,7 +113,7 @@ def import_progress(job: ImportJob) -> dict:
     else:
         percent = 0.0
     if failed:
-        summary = f"failed: nothing was imported ({job.error_total:,} problem{'s' if job.error_total != 1 else ''})"
+        summary = f"failed: nothing was imported ({job.error_total:,} problem{pluralize(job.error_total)})"
         if replace_would_help(job.errors, job.options.get("replace", False)):
             summary += "; to replace the predictions of images nobody has reviewed yet, upload it again with Replace"
         elif names_lines(job.errors):  # not for a file-wide problem, such as the task queue being down

@@ -3,6 +3,7 @@
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
 from labelqa.catalog.models import Dataset
@@ -99,7 +100,7 @@ def _switch(request: HttpRequest) -> HttpResponse:
         except ValueError as exc:
             messages.error(request, f"Nothing changed: {exc}")
         else:
-            answers = f"{opened.corrections_per_item} answer{'s' if opened.corrections_per_item != 1 else ''}"
+            answers = f"{opened.corrections_per_item} answer{pluralize(opened.corrections_per_item)}"
             messages.success(
                 request, f"Reviewers now name the right class of {dataset.name}'s disconfirmed images ({answers} each)."
             )
