@@ -99,13 +99,17 @@ def read_image(root: str, path: str) -> bytes:
         raise ImageUnavailable(f"cannot read {path}: {exc}") from None
 
 
+# The storage folders of a dataset's cached files, one per kind; the keys below lie in them.
+THUMBNAILS, ZOOMS = "thumbnails", "zooms"
+
+
 def thumbnail_key(dataset_id: int, image_id: int) -> str:
-    return f"thumbnails/{dataset_id}/{image_id}.webp"
+    return f"{THUMBNAILS}/{dataset_id}/{image_id}.webp"
 
 
 def dataset_folders(dataset_id: int) -> list[str]:
-    """The storage folders that hold a dataset's cached files (thumbnails, zoom renditions), as the keys name them."""
-    return [f"thumbnails/{dataset_id}", f"zooms/{dataset_id}"]
+    """The storage folders that hold a dataset's cached files (thumbnails, zoom renditions)."""
+    return [f"{kind}/{dataset_id}" for kind in (THUMBNAILS, ZOOMS)]
 
 
 def folder_delete(folder: str) -> int:
@@ -131,7 +135,7 @@ def zoom_key(dataset_id: int, image_id: int, source: bytes) -> str:
     root, gets a key of its own and never the rendition of the file it replaced.
     """
     digest = hashlib.blake2b(source, digest_size=16).hexdigest()
-    return f"zooms/{dataset_id}/{image_id}/{digest}.webp"
+    return f"{ZOOMS}/{dataset_id}/{image_id}/{digest}.webp"
 
 
 # What local or S3 storage raises when it is full, refuses access or cannot be reached.
