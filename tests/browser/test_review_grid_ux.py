@@ -22,7 +22,7 @@ LONG_LABEL = ("Eastern gray squirrel, Sciurus carolinensis, perched on a branch 
 
 
 @pytest.fixture
-def full_batch(db, tmp_path, media_root):
+def full_batch(db, tmp_path):
     """One dataset of exactly 25 images (one full batch) whose label is 200 characters long."""
     lines = [f'images/sq-{i:02d}.jpg,"{LONG_LABEL}",{90 + i / 10:.1f}' for i in range(25)]
     for i in range(25):

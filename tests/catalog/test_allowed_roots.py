@@ -85,7 +85,7 @@ def test_the_upload_form_refuses_a_root_outside_before_looking_for_it(admin_user
     assert response.status_code == 200
     errors = response.context["form"].errors["images_root"]
     # Not "There is no directory …": the page says nothing of what exists outside the allowed roots.
-    assert errors == [root_refusal(str(missing))]
+    assert len(errors) == 1 and errors[0].startswith(f"{missing} is not under an images root this server allows")
     assert not ImportJob.objects.exists() and not Dataset.objects.exists()
 
 
@@ -95,7 +95,8 @@ def test_a_classifier_run_over_a_folder_outside_is_refused_on_its_field(admin_us
     client.force_login(admin_user)
     response = client.post("/datasets/classify/", {"dataset": "m", "source": str(tmp_path)})
     assert response.status_code == 200
-    assert response.context["form"].errors["source"] == [root_refusal(str(tmp_path))]
+    [error] = response.context["form"].errors["source"]
+    assert error.startswith(f"{tmp_path} is not under an images root this server allows")
     assert not Dataset.objects.exists() and not ClassificationRun.objects.exists()
 
 
@@ -140,4 +141,5 @@ def test_a_model_file_outside_the_model_directories_is_refused_before_anything_i
         classification_start(dataset_name="cats", source=str(tmp_path), model=settings.LABELQA_MODEL)
     assert not Dataset.objects.exists() and not ClassificationRun.objects.exists()
     settings.CELERY_TASK_ALWAYS_EAGER = False
-    assert classification_start(dataset_name="cats", source=str(tmp_path), model=DEFAULT_MODEL).model == DEFAULT_MODEL
+    classification_start(dataset_name="cats", source=str(tmp_path), model=DEFAULT_MODEL)
+    assert ClassificationRun.objects.get().model == DEFAULT_MODEL

@@ -155,7 +155,9 @@ def test_a_dataset_a_classifier_run_is_working_on_is_not_deleted(pets, admin_use
 
 
 @pytest.mark.django_db(transaction=True)
-def test_no_writer_into_the_dataset_gets_past_its_first_lock_while_it_is_deleted(two_datasets, monkeypatch):
+def test_no_writer_into_the_dataset_gets_past_its_first_lock_while_it_is_deleted(
+    two_datasets, monkeypatch, eager_celery
+):
     """Deleted while reviewers worked, it left votes of submits that landed between its statements, pointing nowhere."""
     pets = two_datasets
     batch = Batch.objects.filter(dataset=pets).first()
