@@ -58,6 +58,13 @@ def jpeg(color="gray", size=(640, 480)) -> bytes:
     return buffer.getvalue()
 
 
+def tiff(colour: str) -> bytes:
+    """A 3000×1500 deflate TIFF: browsers cannot show it, so the zoom serves a rendition."""
+    buffer = io.BytesIO()
+    PILImage.new("RGB", (3000, 1500), colour).save(buffer, "TIFF", compression="tiff_deflate")
+    return buffer.getvalue()
+
+
 @pytest.fixture
 def pets(db, tmp_path):
     """A dataset of 30 Dog, 10 Cat and 26 Fox predictions (2, 1 and 2 batches of 25), each a real (tiny) JPEG."""

@@ -8,6 +8,7 @@ from PIL import Image as PILImage
 
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import predictions_import
+from tests.conftest import tiff
 
 
 @pytest.mark.django_db
@@ -65,7 +66,7 @@ def zoom_url(image: Image) -> str:
 
 
 def save_tiff(path, colour: str) -> None:
-    PILImage.new("RGB", (3000, 1500), colour).save(path, "TIFF", compression="tiff_deflate")
+    path.write_bytes(tiff(colour))
 
 
 @pytest.mark.django_db

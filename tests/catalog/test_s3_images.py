@@ -23,7 +23,7 @@ from labelqa.catalog.deletion import dataset_files_delete
 from labelqa.catalog.models import Image
 from labelqa.catalog.services import predictions_import, thumbnails_make
 from labelqa.catalog.storage import thumbnail_key, thumbnail_save, zoom_key, zoom_save
-from tests.conftest import PASSWORD, jpeg
+from tests.conftest import PASSWORD, jpeg, tiff
 from tests.live import free_port
 
 
@@ -115,14 +115,7 @@ def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint,
     from labelqa.catalog.imports import UPLOAD_PREFIX
     from labelqa.catalog.models import ImportJob, Prediction
 
-    s3.create_bucket(Bucket="uploads")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": "uploads", "endpoint_url": s3_endpoint, "default_acl": None},
-        },
-    }
+    media_in_s3(s3, s3_endpoint, settings, "uploads")
     client = Client()
     client.login(username=admin_user.username, password=PASSWORD)
     response = client.post(
@@ -143,22 +136,21 @@ def test_an_uploaded_file_goes_through_s3_storage_to_the_import(s3, s3_endpoint,
     assert uploads["KeyCount"] == 0, "the upload is deleted from S3 once imported"
 
 
-def tiff(colour: str) -> bytes:
-    buffer = io.BytesIO()
-    PILImage.new("RGB", (3000, 1500), colour).save(buffer, "TIFF", compression="tiff_deflate")
-    return buffer.getvalue()
-
-
-@pytest.mark.django_db
-def test_a_tiff_rendition_is_kept_in_s3_storage_once_per_file(s3, s3_endpoint, settings, reviewer):
-    s3.create_bucket(Bucket="media")
+def media_in_s3(s3, s3_endpoint, settings, bucket: str) -> None:
+    """Make the default storage (uploads, thumbnails, zooms) a new bucket on the moto server."""
+    s3.create_bucket(Bucket=bucket)
     settings.STORAGES = {
         **settings.STORAGES,
         "default": {
             "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": "media", "endpoint_url": s3_endpoint, "default_acl": None},
+            "OPTIONS": {"bucket_name": bucket, "endpoint_url": s3_endpoint, "default_acl": None},
         },
     }
+
+
+@pytest.mark.django_db
+def test_a_tiff_rendition_is_kept_in_s3_storage_once_per_file(s3, s3_endpoint, settings, reviewer):
+    media_in_s3(s3, s3_endpoint, settings, "media")
     s3.put_object(Bucket="photos", Key="scans/a.tif", Body=tiff("blue"))
     predictions_import(dataset_name="scans", stream=io.BytesIO(b"a.tif,Dog,90\n"), images_root="s3://photos/scans")
     client = Client()
@@ -179,14 +171,7 @@ def test_a_tiff_rendition_is_kept_in_s3_storage_once_per_file(s3, s3_endpoint, s
 
 @pytest.mark.django_db
 def test_a_deleted_datasets_cached_files_go_from_s3_storage_and_no_others(s3, s3_endpoint, settings):
-    s3.create_bucket(Bucket="media")
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {
-            "BACKEND": "storages.backends.s3.S3Storage",
-            "OPTIONS": {"bucket_name": "media", "endpoint_url": s3_endpoint, "default_acl": None},
-        },
-    }
+    media_in_s3(s3, s3_endpoint, settings, "media")
     gone, kept = 900_007, 900_008  # ids no dataset of another test has: the bucket is the session's
     for dataset_id in (gone, kept):
         for image_id in (1, 2):
