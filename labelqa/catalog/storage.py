@@ -125,7 +125,12 @@ def folder_delete(folder: str) -> int:
         return 0
     for name in files:
         default_storage.delete(posixpath.join(folder, name))
-    return len(files) + sum(folder_delete(posixpath.join(folder, sub)) for sub in subfolders)
+    deleted = len(files) + sum(folder_delete(posixpath.join(folder, sub)) for sub in subfolders)
+    try:  # local storage keeps folders; an emptied one would stay behind for every deleted dataset
+        os.rmdir(default_storage.path(folder))
+    except OSError:  # a file saved meanwhile (the next run's task deletes it), or the folder already gone
+        pass
+    return deleted
 
 
 def zoom_key(dataset_id: int, image_id: int, source: bytes) -> str:

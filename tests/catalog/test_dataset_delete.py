@@ -88,6 +88,7 @@ def test_a_dataset_goes_with_every_row_and_file_in_it_and_nothing_of_another(
     assert not Prediction.objects.filter(dataset=other, batch=None).exists()
     # Cached files: the task (in-process here) removed those of pets only.
     assert files_under(media_root, pets) == []
+    assert not [folder for folder in ("thumbnails", "zooms") if (media_root / folder / str(pets.pk)).exists()]
     assert [path.parts[-3:] for path in files_under(media_root, other)] == [
         ("thumbnails", str(other.pk), f"{Image.objects.filter(dataset=other).first().pk}.webp"),
         (str(other.pk), str(Image.objects.filter(dataset=other).first().pk), zoom_key(0, 0, b"file").split("/")[-1]),
@@ -201,3 +202,4 @@ def test_a_thumbnail_pass_that_outlives_its_dataset_leaves_no_file(pets, media_r
     thumbnails_make(dataset_id=pets.pk)
     assert len(made) > 1 and all(made), "the chunk's thumbnails were made and saved"
     assert files_under(media_root, pets) == []
+    assert not [folder for folder in ("thumbnails", "zooms") if (media_root / folder / str(pets.pk)).exists()]
