@@ -99,6 +99,9 @@ def test_bad_edges_are_refused_with_a_clear_message(voted):
         export("export_report", "--dataset", "zoo", "--edges", "90,80")
     with pytest.raises(CommandError, match="no dataset named 'nope'"):
         export("export_report", "--dataset", "nope")
+    for flag in ("--edges", "--max-error-ratio"):  # as `--edges "$EDGES"` gives with the variable unset
+        with pytest.raises(CommandError, match=f"^{flag} is empty: give a value such as .*, or leave the flag out$"):
+            export("export_report", "--dataset", "zoo", flag, " ")
 
 
 @pytest.mark.django_db

@@ -25,6 +25,12 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         dataset = dataset_or_error(options["dataset"])
+        for flag, example in (("edges", DEFAULT_EDGES_TEXT), ("max_error_ratio", "0.1")):
+            # The page reads an empty field as the default; on a command line it is more likely an unset variable.
+            if not options[flag].strip():
+                raise CommandError(
+                    f"--{flag.replace('_', '-')} is empty: give a value such as {example}, or leave the flag out"
+                )
         form = ReportParamsForm(
             {
                 "edges": options["edges"],
