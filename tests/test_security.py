@@ -208,17 +208,15 @@ def test_a_nul_character_gets_a_bad_request_page_not_a_server_error(request, pet
 
 def test_a_forbidden_page_logs_one_line_not_a_traceback(client, reviewer):
     """Reviewers opening admin pages is routine: the log says so in one line per request."""
+    # The console handler settings.LOGGING configures, writing into a buffer instead of stderr for the request.
     console = next(h for h in logging.getLogger().handlers if h.filters)
     written = io.StringIO()
-    handler = logging.StreamHandler(written)
-    handler.filters = console.filters
-    request_log = logging.getLogger("django.request")
-    request_log.addHandler(handler)
+    stderr = console.setStream(written)
     try:
         client.force_login(reviewer)
         assert client.get(reverse("catalog:datasets")).status_code == 403
     finally:
-        request_log.removeHandler(handler)
+        console.setStream(stderr)
     assert "Forbidden" in written.getvalue()
     assert "Traceback" not in written.getvalue()
     assert written.getvalue().count("\n") == 1
