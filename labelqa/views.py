@@ -5,11 +5,13 @@ from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.views.decorators.http import require_safe
 from django.views.defaults import server_error as django_server_error
 
 from labelqa.roles import ANALYTICS_PERM, MANAGE_PERM, REVIEW_PERM
 
 
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     """Send each user to the page of their main role; say so when they have none (a 403 would link back here)."""
     for perm, url in ((MANAGE_PERM, "/datasets/"), (ANALYTICS_PERM, "/analytics/"), (REVIEW_PERM, "/review/")):
@@ -21,6 +23,7 @@ def home(request: HttpRequest) -> HttpResponse:
 
 
 @login_not_required
+@require_safe
 def healthz(request: HttpRequest) -> HttpResponse:
     """Answer "ok" without touching the database: for load balancers and as the load benchmark's baseline."""
     return HttpResponse("ok", content_type="text/plain")

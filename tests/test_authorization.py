@@ -235,3 +235,32 @@ def test_home_tells_a_user_without_a_role_to_ask_for_one_and_sends_staff_to_the_
     user.save()
     response = client.get("/")
     assert response.status_code == 302 and response["Location"] == reverse("admin:index")
+
+
+# Class-based views of Django's own (the admin, login, the favicon's redirect) answer methods as Django decides.
+DJANGOS_OWN = {"admin", "login", "favicon.ico"}
+
+
+@pytest.mark.django_db
+def test_every_page_answers_head_as_get_and_refuses_other_methods(clients, kwargs_values):
+    """HEAD is GET without the body (HTTP requires it wherever GET works); OPTIONS, PUT or DELETE reach no view.
+
+    /review/next/ leased a batch on an OPTIONS request: a view without a method check runs on any method.
+    """
+    client = clients["superuser"]
+    failures = []
+    for key, pattern, route in sorted(all_routes(), key=lambda r: r[0]):
+        rule = RULES[key]
+        if key in DJANGOS_OWN or rule.method != "get":
+            continue
+        url = url_for(key, pattern, route, kwargs_values)
+        target = f"{url}?{rule.query}" if rule.query else url
+        head = client.head(target)
+        body = b"".join(head.streaming_content) if head.streaming else head.content
+        if head.status_code != rule.ok or body:
+            failures.append(f"HEAD {key} {url}: {head.status_code} with {len(body)} bytes, expected {rule.ok}")
+        for method in ("options", "put", "delete", "patch"):
+            status = getattr(client, method)(target).status_code
+            if status != 405:
+                failures.append(f"{method.upper()} {key} {url}: {status}, expected 405")
+    assert not failures, "\n".join(failures)

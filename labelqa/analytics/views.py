@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadReque
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_POST, require_safe
 
 from labelqa.analytics import charts
 from labelqa.analytics.exports import labels_csv, labels_jsonl
@@ -43,7 +43,7 @@ def _report(request: HttpRequest, dataset: Dataset) -> tuple[ReportParamsForm, d
     return form, report
 
 
-@require_GET
+@require_safe
 @analytics_required
 def index(request: HttpRequest) -> HttpResponse:
     datasets, dataset = dataset_picked(request, request.GET.get("dataset"))
@@ -67,7 +67,7 @@ def index(request: HttpRequest) -> HttpResponse:
     return render(request, "analytics/index.html", context)
 
 
-@require_GET
+@require_safe
 @analytics_required
 def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
     ds = get_object_or_404(Dataset, name=dataset)
@@ -93,7 +93,7 @@ def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
     )
 
 
-@require_GET
+@require_safe
 @analytics_required
 def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
     ds = get_object_or_404(Dataset, name=dataset)
@@ -108,7 +108,7 @@ def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
     return _png_response(png, f"{ds.name}-calibration-{label or 'all'}.png", download=params["download"])
 
 
-@require_GET
+@require_safe
 @analytics_required
 def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
     ds = get_object_or_404(Dataset, name=dataset)
@@ -129,7 +129,7 @@ def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
     return _png_response(png, f"{ds.name}-threshold-{label}.png", download=bool(request.GET.get("download")))
 
 
-@require_GET
+@require_safe
 @analytics_required
 def report_download(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     if fmt not in ("json", "csv"):
@@ -146,7 +146,7 @@ def report_download(request: HttpRequest, dataset: str, fmt: str) -> HttpRespons
     return response
 
 
-@require_GET
+@require_safe
 @analytics_required
 def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHttpResponse:
     renderers = {"csv": (labels_csv, "text/csv; charset=utf-8"), "jsonl": (labels_jsonl, "application/x-ndjson")}

@@ -6,7 +6,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.utils.cache import patch_cache_control
 from django.utils.http import urlencode
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from labelqa.catalog import selectors, services
 from labelqa.catalog.classification import FLAGGED_FILES_LISTED, RunRefused, classification_start
@@ -18,6 +18,7 @@ from labelqa.permissions import admin_required, image_viewer_required
 
 
 @admin_required
+@require_http_methods(["GET", "HEAD", "POST"])
 @size_limited_upload
 def datasets(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> HttpResponse:
     """List datasets and take uploads of prediction files."""
@@ -47,6 +48,7 @@ def datasets(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> 
 
 
 @admin_required
+@require_http_methods(["GET", "HEAD", "POST"])
 def classify(request: HttpRequest) -> HttpResponse:
     """Start a classifier run over a folder or S3 prefix and show its progress page.
 
@@ -70,6 +72,7 @@ def classify(request: HttpRequest) -> HttpResponse:
 
 
 @admin_required
+@require_safe
 def run(request: HttpRequest, run_id: int) -> HttpResponse:
     found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
     settings_used = {"dataset": found.dataset.name, "source": found.source, "model": found.model}
@@ -84,7 +87,7 @@ def run(request: HttpRequest, run_id: int) -> HttpResponse:
     return render(request, "catalog/run.html", context)
 
 
-@require_GET
+@require_safe
 @admin_required
 def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
     found = get_object_or_404(ClassificationRun.objects.select_related("dataset"), pk=run_id)
@@ -92,6 +95,7 @@ def run_progress(request: HttpRequest, run_id: int) -> JsonResponse:
 
 
 @admin_required
+@require_safe
 def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
     job = get_object_or_404(ImportJob.objects.select_related("uploaded_by"), pk=job_id)
     context = {
@@ -103,7 +107,7 @@ def import_job(request: HttpRequest, job_id: int) -> HttpResponse:
     return render(request, "catalog/import_job.html", context)
 
 
-@require_GET
+@require_safe
 @admin_required
 def import_progress(request: HttpRequest, job_id: int) -> JsonResponse:
     return JsonResponse(selectors.import_progress(get_object_or_404(ImportJob, pk=job_id)))
@@ -131,13 +135,13 @@ def _image_response(image_id: int, render, max_age: int) -> HttpResponse:
     return response
 
 
-@require_GET
+@require_safe
 @image_viewer_required
 def thumbnail(request: HttpRequest, image_id: int) -> HttpResponse:
     return _image_response(image_id, services.image_thumbnail, max_age=86400)
 
 
-@require_GET
+@require_safe
 @image_viewer_required
 def original(request: HttpRequest, image_id: int) -> HttpResponse:
     return _image_response(image_id, services.image_original, max_age=3600)

@@ -15,7 +15,7 @@ from labelqa.review.services import LeaseRefused
 
 
 @reviewer_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def correct(request: HttpRequest) -> HttpResponse:
     """Show the next disconfirmed image to name (leasing it), or record the answer and go on to the next one."""
     params = request.POST if request.method == "POST" else request.GET
@@ -69,7 +69,7 @@ def _answer(request: HttpRequest) -> corrections.CorrectionRejected | None:
 
 
 @admin_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def correction_pass(request: HttpRequest) -> HttpResponse:
     """Open or close a dataset's correction pass, and show how far it got with the latest answers."""
     if request.method == "POST":

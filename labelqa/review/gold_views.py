@@ -20,7 +20,7 @@ GOLD_SHOWN = 200
 
 
 @admin_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 @size_limited_upload
 def gold(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> HttpResponse:
     """List a dataset's gold items with how reviewers did on each; POST imports a CSV image,truth."""

@@ -7,7 +7,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.http import urlencode
-from django.views.decorators.http import require_http_methods, require_POST
+from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
 from labelqa.catalog.models import Dataset
 from labelqa.catalog.picking import dataset_picked, url_with_dataset
@@ -18,6 +18,7 @@ from labelqa.review.gold_selectors import with_gold_accuracy
 
 
 @reviewer_required
+@require_safe
 def home(request: HttpRequest) -> HttpResponse:
     context = {
         "datasets": selectors.datasets_with_work(request.user),
@@ -35,6 +36,7 @@ REMEMBERED_QUEUES = 20
 
 
 @reviewer_required
+@require_safe
 def next_batch(request: HttpRequest) -> HttpResponse:
     """Lease the next batch and redirect to it, or say that the queue is empty.
 
@@ -58,7 +60,7 @@ def next_batch(request: HttpRequest) -> HttpResponse:
 
 
 @reviewer_required
-@require_http_methods(["GET", "POST"])
+@require_http_methods(["GET", "HEAD", "POST"])
 def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
     found = selectors.batch_for_reviewer(batch_id, request.user)
     if found is None:
@@ -131,6 +133,7 @@ def _queue_params(params) -> dict[str, str]:
 
 
 @admin_required
+@require_safe
 def quality(request: HttpRequest) -> HttpResponse:
     """Show each reviewer's workload, speed, agreement and gold accuracy on one dataset, with its Fleiss' kappa."""
     datasets, dataset = dataset_picked(request, request.GET.get("dataset"))
