@@ -146,6 +146,16 @@ def test_six_failed_logins_lock_the_user_out(axes_on, client, reviewer):
     assert login_post(fresh, other.username, PASSWORD).status_code == 302
 
 
+@pytest.mark.django_db
+@pytest.mark.parametrize("length", [151, 256, 5000])
+def test_an_over_long_user_name_is_a_failed_sign_in_not_a_server_error(axes_on, client, length):
+    """django-axes records failed attempts in a 255-character column; the form stops longer names first."""
+    response = login_post(client, "u" * length, "x")
+    assert response.status_code == 200
+    assert "did not match" in response.content.decode()
+    assert not signed_in(client)
+
+
 def test_a_successful_login_resets_the_failure_count(axes_on, client, reviewer):
     for _ in range(4):
         assert login_post(client, reviewer.username, "wrong-password").status_code == 200
