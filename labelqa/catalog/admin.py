@@ -91,7 +91,12 @@ class ImageAdmin(admin.ModelAdmin):
     list_display = ["path", "dataset", "problem", "unusable"]
     list_filter = ["dataset", "unusable"]
     search_fields = ["path"]
-    readonly_fields = ["thumbnail", "problem", "unusable"]
+    # Where an image lies is the import's: moved to another dataset it left its prediction and votes behind (and a
+    # deletion of that dataset took them along); a new path skipped the root check and kept the old file's thumbnail.
+    readonly_fields = ["dataset", "path", "thumbnail", "problem", "unusable"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # images come from imports and classifier runs, with their predictions
 
 
 @admin.register(Prediction)

@@ -1,0 +1,26 @@
+"""The image admin: where an image lies and what it shows are the import's, not a form's."""
+
+import pytest
+from django.test import Client
+
+from labelqa.catalog.models import Dataset, Image
+
+
+@pytest.mark.django_db
+def test_an_admin_can_neither_move_an_image_nor_add_one(pets, admin_user):
+    other = Dataset.objects.create(name="other", images_root=pets.images_root)
+    image = Image.objects.filter(dataset=pets).first()
+    path, thumbnail = image.path, image.thumbnail
+    client = Client()
+    client.force_login(admin_user)
+
+    response = client.post(
+        f"/admin/catalog/image/{image.pk}/change/",
+        {"dataset": other.pk, "path": "../../etc/passwd", "metadata": '{"source": "camera 2"}'},
+    )
+
+    assert response.status_code == 302
+    image.refresh_from_db()
+    assert (image.dataset_id, image.path, image.thumbnail) == (pets.pk, path, thumbnail)
+    assert image.metadata == {"source": "camera 2"}, "what the import kept beside the image stays editable"
+    assert client.get("/admin/catalog/image/add/").status_code == 403
