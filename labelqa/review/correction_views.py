@@ -43,6 +43,9 @@ def correct(request: HttpRequest) -> HttpResponse:
         "dataset": prediction.dataset,
         "queue_dataset": name,
         "refused": refused,
+        # The text comes back to mend only when the refusal was about it; with nothing chosen the keys must keep
+        # working, and a focused text field would take "S" as a label.
+        "refused_text": request.POST.get("other", "").strip() if refused else "",
         **corrections.correction_choices(prediction),
     }
     return render(request, "review/correct.html", context)

@@ -63,6 +63,15 @@ def test_a_reviewer_corrects_images_with_the_keyboard_only(page, live_server, co
         page.keyboard.press("Enter")
     assert Correction.objects.get(prediction_id=second).label == "Red panda"
 
+    # Enter with nothing chosen is refused, and the keys keep working: the empty text field is not the problem, so
+    # it is not focused (typed into, S was saved as the label "s").
+    page.wait_for_function("() => document.getElementById('correct-img').naturalWidth > 0")
+    with page.expect_navigation():
+        page.keyboard.press("Enter")
+    assert "Pick one of the labels" in page.locator("#correct-refused").inner_text()
+    assert page.evaluate("document.activeElement.id") != "other"
+    assert page.locator("#other").get_attribute("aria-invalid") is None
+
     # S skips ("not sure"): recorded without a label, and the queue is empty for this reviewer.
     page.wait_for_function("() => document.getElementById('correct-img').naturalWidth > 0")
     with page.expect_navigation(url=CORRECT_URL):
