@@ -89,7 +89,11 @@ def batch(request: HttpRequest, batch_id: int) -> HttpResponse:
         "prefetch_images": selectors.likely_next_images(batch, request.user),
         "items": selectors.batch_items(lease),
     }
-    if not revising:  # the page shows these only on a first look
+    if revising:
+        # The grid the reviewer left with "previous batch": where a revise goes back to. Without it the bare
+        # /review/next/ would hand back their oldest open grid, perhaps of another dataset.
+        context["back_batch_id"] = parse_id(request.GET.get("back", ""))
+    else:  # the page shows these only on a first look
         context["previous_batch_id"] = selectors.previous_batch_id(request.user, exclude=batch.pk)
         context["progress"] = selectors.reviewer_progress(request.user, batch.dataset)
         # Seconds, not a time of day: the page counts down on its own clock, whatever the reviewer's clock says.
@@ -120,6 +124,9 @@ def _submit(request: HttpRequest, batch) -> HttpResponse:
                 f"That {batch.label} batch was already submitted, so the answers sent first were kept and these "
                 "were not saved. To change them, open it again with “previous batch”.",
             )
+    back = parse_id(request.POST.get("back", "")) if revise else None
+    if back is not None:  # the grid the reviewer was on (its batch view sends them on if it is theirs no longer)
+        return redirect("review:batch", back)
     queues = request.session.get(BATCH_QUEUES, {})
     if queue := queues.pop(str(batch.pk), None):
         request.session[BATCH_QUEUES] = queues

@@ -152,7 +152,7 @@ def test_a_reviewer_goes_back_to_the_previous_batch_and_changes_a_vote(pets, rev
     second = client.get("/review/next/")["Location"]
     page = client.get(second).content.decode()
     previous = re.search(r'href="([^"]+)" id="previous-batch"', page).group(1)
-    assert previous == first
+    assert previous == f"{first}?back={second.split('/')[-2]}"
     revising = client.get(previous).content.decode()
     assert 'id="revising"' in revising and 'name="revise" value="1"' in revising
     assert [int(i) for i in CHECKBOX.findall(revising)] == ids
@@ -160,6 +160,29 @@ def test_a_reviewer_goes_back_to_the_previous_batch_and_changes_a_vote(pets, rev
     assert Vote.objects.count() == len(ids)
     assert list(Vote.objects.filter(confirm=False).values_list("prediction_id", flat=True)) == [ids[0]]
     assert [int(i) for i in CHECKBOX.findall(client.get(previous).content.decode())] == ids[1:]
+
+
+@pytest.mark.django_db
+def test_a_revised_batch_leads_back_to_the_grid_the_reviewer_left_not_their_oldest_open_one(pets, reviewer, tmp_path):
+    """A grid of another dataset left open earlier: the bare /review/next/ would have handed that one back."""
+    predictions_import(dataset_name="birds", stream=io.BytesIO(b"owl.jpg,Owl,90\n"), images_root=str(tmp_path))
+    client = login(reviewer.username)
+    csrf = client.cookies["csrftoken"].value
+    older = client.get("/review/next/?dataset=birds")["Location"]
+    first = client.get("/review/next/?dataset=pets")["Location"]
+    lease = re.search(r'name="lease" value="([^"]+)"', client.get(first).content.decode()).group(1)
+    assert client.post(first, {"csrfmiddlewaretoken": csrf, "lease": lease})["Location"] == "/review/next/"
+    current = client.get("/review/next/")["Location"]
+    assert current not in (older, first) and Batch.objects.get(pk=current.split("/")[-2]).dataset == pets
+
+    page = client.get(current).content.decode()
+    previous = re.search(r'href="([^"]+)" id="previous-batch"', page).group(1)
+    revising = client.get(previous).content.decode()
+    assert f'<a href="{current}" id="back-to-batch">back to the batch you were on</a>' in revising
+    form = {"csrfmiddlewaretoken": csrf, "lease": lease, "revise": "1"}
+    form["back"] = re.search(r'name="back" value="(\d+)"', revising).group(1)
+    assert client.post(first, form)["Location"] == current
+    assert "Your answers for that" in client.get(current).content.decode(), "the revise was saved, and said so"
 
 
 @pytest.mark.django_db
