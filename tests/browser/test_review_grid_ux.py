@@ -228,14 +228,23 @@ def test_b_goes_back_to_the_previous_batch(page, live_server, pets_images, revie
 
     # Un-checked on this grid, then B: the previous batch, with its answers, to change them.
     page.keyboard.press("3")
-    with page.expect_navigation(url=re.compile(rf"/review/batch/{first}/$")):
+    with page.expect_navigation(url=re.compile(rf"/review/batch/{first}/\?back={second}$")):
         page.keyboard.press("B")
     assert page.locator("#revising").is_visible()
     assert [i for i, c in enumerate(checked(page)) if not c] == [1]
 
-    # Back to the next batch: the grid left open comes back with its answer.
+    # Back to the batch the reviewer was on: the grid left open comes back with its answer.
     with page.expect_navigation(url=re.compile(rf"/review/batch/{second}/$")):
-        page.get_by_role("link", name="back to the next batch").click()
+        page.get_by_role("link", name="back to the batch you were on").click()
+    assert [i for i, c in enumerate(checked(page)) if not c] == [2]
+
+    # Changed and submitted: saved, and the reviewer is back on that grid, not on whatever /review/next/ gives.
+    with page.expect_navigation(url=re.compile(rf"/review/batch/{first}/\?back={second}$")):
+        page.keyboard.press("B")
+    page.keyboard.press("4")
+    with page.expect_navigation(url=re.compile(rf"/review/batch/{second}/$")):
+        page.keyboard.press("Enter")
+    assert "were updated" in page.locator(".messages").inner_text()
     assert [i for i, c in enumerate(checked(page)) if not c] == [2]
 
 
