@@ -22,7 +22,7 @@ importlib.import_module(sys.argv[1])
 PURE_MODULES = [
     *(
         f"labelqa.analytics.{name}"
-        for name in ("stats", "consensus", "agreement", "correction_agreement", "report", "spreadsheet")
+        for name in ("stats", "consensus", "agreement", "correction_agreement", "report", "spreadsheet", "charts")
     ),
     "labelqa.catalog.rows",
     "worker.classifier",

@@ -8,6 +8,7 @@ between the threads of a web server.
 from __future__ import annotations
 
 import io
+import textwrap
 from collections.abc import Sequence
 
 from matplotlib.backends.backend_agg import FigureCanvasAgg
@@ -17,6 +18,15 @@ ACCENT = "#1f5fbf"  # --accent in labelqa.css
 BAD = "#c62828"  # --bad
 MUTED = "#57606a"  # --muted
 DPI = 100
+# Characters of a 10-point title line that fit the 6-inch figures; a longer title was cut off at both sides.
+TITLE_WIDTH = 70
+TITLE_LINES = 4
+
+
+def chart_title(text: str, detail: str = "") -> str:
+    """Wrap a title (model label files hold 200-character class names) to the figure, `detail` on a line of its own."""
+    lines = textwrap.wrap(text, TITLE_WIDTH, max_lines=TITLE_LINES, placeholder=" …")
+    return "\n".join([*lines, detail] if detail else lines)
 
 
 def reliability_png(table: dict, *, title: str) -> bytes:
@@ -63,7 +73,7 @@ def reliability_png(table: dict, *, title: str) -> bytes:
         )
     ece = table.get("ece")
     ece_text = "no reviewed items" if ece is None else f"ECE {100 * ece:.1f} points"
-    top.set_title(f"{title} — {ece_text}", fontsize=10, parse_math=False)
+    top.set_title(chart_title(title, ece_text), fontsize=10, parse_math=False)
     top.set_ylabel("observed accuracy (%)")
     top.set_ylim(0, 105)
     top.legend(loc="upper left", fontsize=7, frameon=False)
@@ -100,7 +110,7 @@ def threshold_curve_png(
     axes.axhline(100 * target_error, color=BAD, linestyle="--", linewidth=1, label=f"target {100 * target_error:.1f}%")
     if certified is not None:
         axes.axvline(certified, color="black", linewidth=1, label=f"certified threshold {certified}")
-    axes.set_title(title, fontsize=10, parse_math=False)  # labels are data: "$" is not math
+    axes.set_title(chart_title(title), fontsize=10, parse_math=False)  # labels are data: "$" is not math
     axes.set_xlabel("threshold: confidence (%) at or above")
     axes.set_ylabel("error bound (%)")
     axes.set_ylim(0, 100)
