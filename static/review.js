@@ -118,6 +118,8 @@
   }
 
   function showZoom(i) {
+    // The dialog gives focus back to what had it: the zoomed image's box, also when the mouse opened it.
+    if (!boxes[i].disabled) boxes[i].focus({ preventScroll: true });
     const img = tiles[i].querySelector("img");
     zoomImg.src = img.dataset.original;
     zoomImg.alt = img.alt + " (original)";

@@ -126,6 +126,11 @@ def test_on_a_phone_the_grid_scrolls_but_submit_stays_in_reach(page, live_server
         page.evaluate(f"window.scrollTo(0, {y})")
         box = submit.bounding_box()
         assert box and 0 <= box["y"] and box["y"] + box["height"] <= 844, (y, box)
+    # A touch screen shows no title: the 200-character label is there whole, wrapped, and nothing scrolls sideways.
+    name = page.locator("h1 .label-name")
+    assert name.evaluate("e => e.scrollWidth <= e.clientWidth && e.getClientRects().length > 0")
+    assert name.bounding_box()["height"] > 3 * 20, "several lines"
+    assert page.evaluate("document.documentElement.scrollWidth") <= 390
     page.evaluate("window.scrollTo(0, document.body.scrollHeight)")
     # The bar does not hide the last row of tiles.
     last = page.locator(".tile").last.bounding_box()
@@ -271,3 +276,23 @@ def test_the_end_of_a_filtered_queue_keeps_its_filter_in_the_address(page, live_
     assert page.url.endswith("/review/next/?dataset=pets&label=Cat")
     page.reload()
     assert page.locator("#queue-empty").is_visible() and "labelled “Cat”" in page.inner_text("#queue-empty")
+
+
+def test_an_image_zoomed_by_holding_the_mouse_gives_focus_back_to_its_box(page, live_server, pets_images, reviewer):
+    """As Z and Esc do: Space, the arrows and Enter then go on from that image, not from the top of the page."""
+    login(page, live_server, reviewer.username)
+    open_grid(page, live_server)
+    box = page.locator(".tile").nth(2).bounding_box()
+    page.mouse.move(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    page.mouse.down()
+    page.wait_for_function("() => document.getElementById('zoom').open")
+    page.mouse.up()
+    page.wait_for_function("() => document.getElementById('zoom-img').naturalWidth > 0")
+    # Drawn as large as the window allows, though the original is only 320 pixels wide.
+    assert page.locator("#zoom-img").bounding_box()["height"] >= 0.75 * page.viewport_size["height"]
+    page.keyboard.press("Escape")
+    third_box = page.locator(".tile").nth(2).locator("input").get_attribute("id")
+    assert page.evaluate("document.activeElement.id") == third_box
+    assert all(checked(page)), "holding to zoom toggles nothing"
+    page.keyboard.press("Space")
+    assert [i for i, c in enumerate(checked(page)) if not c] == [2]
