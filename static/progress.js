@@ -12,6 +12,8 @@
   const list = box.querySelector("[data-progress-errors]");
   // A classifier run's flagged files, listed below its bar as they are found.
   const flaggedBox = document.querySelector("[data-progress-flagged-box]");
+  // Why the figures above stopped moving, while they cannot be fetched; the job itself goes on in a worker.
+  const trouble = box.querySelector("[data-progress-trouble]");
 
   // Show the lines in the list and unhide its box; nothing when there are none.
   function show(lines, listEl, boxEl) {
@@ -24,10 +26,29 @@
     boxEl.hidden = false;
   }
 
+  function troubleSaid(text) {
+    trouble.textContent = text;
+    trouble.hidden = !text;
+  }
+
+  function answered(r) {
+    // Signed out, the progress address redirects to the sign-in page: HTML, not the figures.
+    if (r.redirected || r.status === 403) {
+      throw new Error("You are signed out (or no longer an admin), so the progress cannot be shown: sign in again " +
+        "(another tab will do) and this page carries on by itself. The job goes on meanwhile.");
+    }
+    if (!r.ok) {
+      throw new Error(`The server answered ${r.status} when asked for the progress; trying again every few ` +
+        "seconds. The job goes on meanwhile.");
+    }
+    return r.json();
+  }
+
   function poll() {
-    fetch(box.dataset.progressUrl, { credentials: "same-origin" })
-      .then((r) => r.json())
+    fetch(box.dataset.progressUrl, { credentials: "same-origin", headers: { Accept: "application/json" } })
+      .then(answered)
       .then((p) => {
+        troubleSaid("");
         bar.value = p.percent;
         bar.textContent = p.percent + "%";
         summary.textContent = p.summary;
@@ -36,7 +57,16 @@
         if (flaggedBox) show(p.flagged_files, flaggedBox.querySelector("[data-progress-flagged]"), flaggedBox);
         if (p.status === "queued" || p.status === "running") setTimeout(poll, 1000);
       })
-      .catch(() => setTimeout(poll, 3000));
+      .catch((error) => {
+        if (error instanceof TypeError) {  // fetch's own failure: no answer at all
+          troubleSaid("The server cannot be reached, so the progress is not current; trying again every few seconds.");
+        } else if (error instanceof SyntaxError) {  // an answer, but not the figures
+          troubleSaid("The server's answer about the progress was unreadable; trying again every few seconds.");
+        } else {
+          troubleSaid(error.message);
+        }
+        setTimeout(poll, 3000);
+      });
   }
   poll();
 })();

@@ -76,3 +76,50 @@ def test_the_bar_moves_and_finishes_for_a_large_file_and_a_bad_file_shows_its_li
     assert ImportJob.objects.order_by("pk").last().status == ImportJob.Status.FAILED
     assert Prediction.objects.filter(dataset__name="big").count() == ROWS, "the bad file changed nothing"
     page.screenshot(path=str(ARTIFACTS / "import-failed.png"))
+
+
+def test_the_job_page_says_why_its_progress_stopped_and_carries_on_once_it_can(page, live_server, admin_user):
+    """Signed out in another tab, the progress address answers with the sign-in page: the bar used to freeze."""
+    job = ImportJob.objects.create(
+        dataset_name="big", file_name="p.csv", uploaded_by=admin_user, status=ImportJob.Status.RUNNING
+    )
+    login(page, live_server, admin_user.username)
+    page.goto(f"{live_server.url}/datasets/imports/{job.pk}/")
+    trouble = page.locator("#import-trouble")
+    page.wait_for_timeout(1500)  # a poll or two that get through
+    assert trouble.is_hidden()
+
+    page.context.clear_cookies()
+    trouble.wait_for(state="visible", timeout=5000)
+    assert "You are signed out" in trouble.inner_text() and "sign in again" in trouble.inner_text()
+
+    other_tab = page.context.new_page()
+    login(other_tab, live_server, admin_user.username)
+    ImportJob.objects.filter(pk=job.pk).update(status=ImportJob.Status.DONE)
+    page.wait_for_function("() => document.getElementById('import').dataset.status === 'done'", timeout=8000)
+    assert trouble.is_hidden()
+
+
+def test_a_refused_upload_says_so_at_the_top_of_the_page(page, live_server, admin_user, tmp_path):
+    """The form lies below the fold at 1280×720: its field errors alone looked like the same page as before."""
+    page.set_viewport_size({"width": 1280, "height": 720})
+    login(page, live_server, admin_user.username)
+    page.goto(f"{live_server.url}/datasets/")
+    page.fill("#upload_dataset", "pets")
+    page.fill("#upload_images_root", str(tmp_path / "nowhere"))
+    predictions = tmp_path / "p.csv"
+    predictions.write_text("a.jpg,Dog,90\n")
+    page.set_input_files("#upload_file", str(predictions))
+    with page.expect_navigation():
+        page.click("#upload-form button[type=submit]")
+
+    summary = page.locator("#upload-refused")
+    assert summary.is_visible() and summary.bounding_box()["y"] + summary.bounding_box()["height"] <= 720
+    assert f"Images root: There is no directory {tmp_path / 'nowhere'} on the server." in summary.inner_text()
+    field = page.locator("#upload_images_root")
+    assert field.get_attribute("aria-invalid") == "true"
+    described = field.get_attribute("aria-describedby").split()
+    assert "There is no directory" in page.locator(f"#{described[-1]}").inner_text(), "the field names its error"
+    summary.get_by_role("link", name="Images root").click()
+    assert page.evaluate("document.activeElement.id") == "upload_images_root"
+    assert not ImportJob.objects.exists()
