@@ -1,4 +1,6 @@
 from django.contrib import admin
+from django.contrib.admin.templatetags.admin_urls import add_preserved_filters
+from django.urls import reverse
 
 from labelqa.review.models import Batch, Correction, CorrectionPass, GoldItem, Lease, ReviewerExclusion, Vote
 
@@ -11,6 +13,15 @@ class ListOnlyAdmin(admin.ModelAdmin):
 
     def has_change_permission(self, request, obj=None) -> bool:
         return False
+
+    def response_delete(self, request, obj_display, obj_id):
+        """Back to the list after deleting a row: Django goes there only for those who may change rows, here nobody."""
+        response = super().response_delete(request, obj_display, obj_id)
+        if response.status_code == 302 and self.has_view_permission(request):
+            changelist = reverse(f"admin:{self.opts.app_label}_{self.opts.model_name}_changelist")
+            context = {"preserved_filters": self.get_preserved_filters(request), "opts": self.opts}
+            response["Location"] = add_preserved_filters(context, changelist)
+        return response
 
 
 class ReadOnlyAdmin(ListOnlyAdmin):

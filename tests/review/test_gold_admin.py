@@ -242,3 +242,9 @@ def test_the_django_admin_lists_and_deletes_gold_but_cannot_make_or_edit_it(clie
     change = f"/admin/review/golditem/{gold.pk}/change/"
     assert client.post(change, {"truth": "Fox", "expect_confirm": "on"}).status_code == 403
     assert client.get(f"/admin/review/golditem/{gold.pk}/delete/").status_code == 200
+    # Deleted from a filtered list: back to that list (Django sent those who may not change rows to the admin index).
+    deleted = client.post(
+        f"/admin/review/golditem/{gold.pk}/delete/?_changelist_filters=expect_confirm__exact%3D1", {"post": "yes"}
+    )
+    assert deleted.status_code == 302 and deleted["Location"] == "/admin/review/golditem/?expect_confirm__exact=1"
+    assert not GoldItem.objects.exists()
