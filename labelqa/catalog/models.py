@@ -5,6 +5,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 
+from labelqa.analytics.correction_agreement import HIDDEN_MARK
 from labelqa.catalog.storage import root_refusal
 
 
@@ -19,9 +20,11 @@ MAX_GOLD_RATE = 0.5
 
 
 # A dataset's name is a segment of its pages' URLs (/analytics/<name>/…): no slash, no control character, not . or ..
+# The characters a typed label is refused for (controls and text-direction marks) are refused in names too: a name
+# is shown on every page and in every export's file name.
 dataset_name_validator = RegexValidator(
-    r"\A(?!\.\.?\Z)[^/\x00-\x1f\x7f]+\Z",
-    "A dataset name may not contain a slash or control characters, nor be . or ..",
+    rf"\A(?!\.\.?\Z)[^/{HIDDEN_MARK.pattern[1:-1]}]+\Z",
+    "A dataset name may not contain a slash, control characters or text-direction marks, nor be . or ..",
 )
 
 
