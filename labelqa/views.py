@@ -1,10 +1,13 @@
 import sys
 
+from django.conf import settings
 from django.contrib.auth.decorators import login_not_required
+from django.contrib.auth.views import LogoutView
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.template import loader
+from django.utils.decorators import method_decorator
 from django.views.decorators.http import require_safe
 from django.views.defaults import server_error as django_server_error
 
@@ -41,3 +44,18 @@ def server_error(request: HttpRequest) -> HttpResponse:
         response["Retry-After"] = "5"
         return response
     return django_server_error(request)
+
+
+@method_decorator(login_not_required, name="dispatch")
+class SignOutView(LogoutView):
+    """Sign out on POST, as Django's view does; a GET asks first, or sends whoever is signed out to the sign-in page.
+
+    Django answers a GET with 405: a bookmarked or typed address, or the sign-in page returning to it, ended there.
+    """
+
+    http_method_names = ["get", "head", "post", "options"]
+
+    def get(self, request: HttpRequest, *args, **kwargs) -> HttpResponse:
+        if not request.user.is_authenticated:
+            return redirect(settings.LOGIN_URL)
+        return render(request, "registration/sign_out.html")

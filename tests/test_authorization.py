@@ -44,7 +44,8 @@ RULES: dict[str, Rule] = {
     "home": Rule(EVERYONE, 302),  # to the page of the user's main role
     "healthz": Rule(EVERYONE, 200, public=True),
     "login": Rule(EVERYONE, 200, public=True),
-    "logout": Rule(EVERYONE, 302, method="post", public=True, get_status=405, get_refused=405),
+    # A GET asks to confirm (signed out already: to the sign-in page, checked below).
+    "logout": Rule(EVERYONE, 302, method="post", public=True, get_status=200),
     # Django admin: staff only, like every other page (its own login form is never shown).
     "admin": Rule(MANAGE, 200),
     "favicon.ico": Rule(EVERYONE, 301),
@@ -206,6 +207,21 @@ def test_the_admins_own_login_page_is_never_shown(clients):
         assert response.status_code == 302 and response["Location"] == LOGIN, role
         after = client.get("/review/")
         assert after.status_code == 302 and after["Location"].startswith(LOGIN), role
+
+
+@pytest.mark.django_db
+def test_the_sign_out_address_opened_asks_first_or_sends_to_sign_in(reviewer):
+    """Signing in from /accounts/login/?next=/accounts/logout/ (a stale tab) used to end on a 405."""
+    anonymous = Client().get(reverse("logout"))
+    assert anonymous.status_code == 302 and anonymous["Location"] == LOGIN, "no ?next= that leads back here"
+    client = Client(enforce_csrf_checks=True)
+    client.force_login(reviewer)
+    page = client.get(reverse("logout"))
+    assert page.status_code == 200 and 'id="sign-out"' in page.content.decode()
+    assert client.get("/review/").status_code == 200, "opening the page signs nobody out"
+    response = client.post(reverse("logout"), {"csrfmiddlewaretoken": client.cookies["csrftoken"].value})
+    assert response.status_code == 302 and response["Location"] == LOGIN
+    assert client.get("/review/")["Location"].startswith(LOGIN)
 
 
 @pytest.mark.django_db
