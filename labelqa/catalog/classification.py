@@ -15,7 +15,7 @@ from django.utils import timezone
 from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_claimed
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
-from labelqa.catalog.storage import is_s3, root_refusal
+from labelqa.catalog.storage import is_s3, root_problem
 from worker.model_files import DEFAULT_MODEL, model_file_missing
 from worker.sources import list_images, path_inside, read_image_under
 
@@ -42,7 +42,7 @@ def classification_start(
 
     Raise RunRefused, having created nothing (no run, no dataset), when the run could not start.
     """
-    if (refusal := root_refusal(source)) is not None:  # before looking: no answer about directories outside them
+    if (refusal := root_problem(source)) is not None:  # before looking: no answer about directories outside them
         raise RunRefused(refusal, field="source")
     if not is_s3(source) and not Path(source).is_dir():
         raise RunRefused(

@@ -7,7 +7,7 @@ from django.template.defaultfilters import filesizeformat
 from labelqa.catalog.imports import IMPORT_OPTIONS
 from labelqa.catalog.models import Dataset, dataset_name_validator
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
-from labelqa.catalog.storage import is_s3, root_refusal
+from labelqa.catalog.storage import is_s3, root_problem
 
 FORMAT_LABELS = {
     "auto": "Detect from the file",
@@ -89,7 +89,7 @@ class PredictionUploadForm(SizeLimitedUploadForm):
         name, root = cleaned.get("dataset"), cleaned.get("images_root")
         if name and not root and not Dataset.objects.filter(name=name).exists():
             self.add_error("images_root", "A new dataset needs the directory or s3:// prefix its images are in.")
-        elif root and (refusal := root_refusal(root)) is not None:
+        elif root and (refusal := root_problem(root)) is not None:
             self.add_error("images_root", refusal)  # before looking: no answer about directories outside the roots
         elif root and not is_s3(root) and not Path(root).is_dir():
             self.add_error("images_root", f"There is no directory {root} on the server.")

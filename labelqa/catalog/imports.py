@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import posixpath
 import time
 import uuid
 from typing import IO
@@ -16,6 +17,7 @@ from labelqa.catalog.jobs import connection_reopened_if_lost, job_claimed
 from labelqa.catalog.models import ImportJob
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.services import QUEUE_DOWN, predictions_import
+from labelqa.catalog.storage import empty_folder_remove
 
 log = logging.getLogger("labelqa")
 UPLOAD_PREFIX = "imports"
@@ -126,6 +128,7 @@ def _finish(
     job.save(update_fields=fields)
     try:
         default_storage.delete(key)
+        empty_folder_remove(posixpath.dirname(key))  # each upload has a folder of its own
     except OSError as exc:  # the job's outcome stands; a leftover file is only space
         log.warning("could not delete the upload %s of import job %s: %s", key, job.pk, exc)
 

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from labelqa.analytics.correction_agreement import HIDDEN_MARK
-from labelqa.catalog.storage import root_refusal
+from labelqa.catalog.storage import root_problem
 
 
 class Consensus(models.TextChoices):
@@ -64,7 +64,7 @@ class Dataset(models.Model):
 
     def clean(self) -> None:
         # Here, so that the admin's form and the services (through full_clean) refuse the same roots.
-        if self.images_root and (refusal := root_refusal(self.images_root)) is not None:
+        if self.images_root and (refusal := root_problem(self.images_root)) is not None:
             raise ValidationError({"images_root": refusal})
 
 

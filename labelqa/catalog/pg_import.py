@@ -42,6 +42,7 @@ from labelqa.catalog.rows import (
     RowsRejected,
     check_prediction,
     csv_prediction_records,
+    csv_problem,
     duplicate_problem,
     existing_problem,
     fraction_problem,
@@ -49,6 +50,7 @@ from labelqa.catalog.rows import (
     has_percent_sign,
     header_map,
     in_review_problem,
+    percent_sign_problem,
     prediction_records,
     problem_kind,
     text_lines,
@@ -70,7 +72,8 @@ PLAIN_FIELDS = {
     "image": rb"(?=[^,\n]{1,1000}[,\n])[A-Za-z0-9_][A-Za-z0-9_.+@=~ ()&-]*"
     rb"(?:/[A-Za-z0-9_+@=~ ()&-][A-Za-z0-9_.+@=~ ()&-]*)*(?<! )",
     # No "." or ".." between slashes or at either end: a class page's address would lead elsewhere.
-    "label": rb"(?=[^,\n]{1,200}[,\n])(?!(?:[^,\n]*/)?\.\.?(?:/|[,\n]))[!-+\--~](?:[^,\n\x00-\x1f\x7f]*[!-+\--~])?",
+    # Printable ASCII: a label with any other character (a C1 control, a text-direction mark) is checked in Python.
+    "label": rb"(?=[^,\n]{1,200}[,\n])(?!(?:[^,\n]*/)?\.\.?(?:/|[,\n]))[!-+\--~](?:[ -+\--~]*[!-+\--~])?",
     "conf": rb"(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)",
 }
 METADATA_FIELD = rb"[^,\n]*"
@@ -186,15 +189,16 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
             return []
         line += 1
         text = next(text_lines([data], line))  # drops a BOM from line 1 itself
-        if line == 1:
-            data = data.removeprefix(b"\xef\xbb\xbf")  # once, as text_lines does, not a second time
         if '"' in text or "\r" in text.removesuffix("\r\n"):
             # A quoted head may span lines, and a lone CR breaks a record for the csv module: let it find
             # records and the header, and name the problems as the Python reader does.
             _create_stage(cursor, [])
             _copy_csv_slow(cursor, chain([data], stream), line, None, reported, detect_header=True)
             return []
-        fields = next(csv.reader([text]))
+        try:
+            fields = next(csv.reader([text]))
+        except csv.Error as exc:  # a field longer than the csv module takes
+            raise RowsRejected([f"line {line}: {csv_problem(exc)}"], 1) from None
         if any(f.strip() for f in fields):
             break
     try:
@@ -204,7 +208,9 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
         _copy_csv_slow(cursor, chain([data], stream), line, None, reported, detect_header=True)
         return []
     if columns is None:
-        names, pending, first = ["image", "label", "conf"], data, line
+        # COPY takes the line as it is: without the BOM, which the Python reader (given `data` above) drops itself.
+        pending = data.removeprefix(b"\xef\xbb\xbf") if line == 1 else data
+        names, first = ["image", "label", "conf"], line
     else:
         pending, first = b"", line + 1
         names = [_stage_column(f.strip().lower(), columns) for f in fields]
@@ -372,8 +378,14 @@ def _copy_fixes(cursor, rows: list[tuple]) -> None:
 def _materialise_rows(cursor, meta_names: list[str]) -> None:
     """Build lq_rows: one row per record with its clean fields, or its problem in `err`."""
     if meta_names:
-        pairs = ", ".join(f"%s, coalesce(s.m{i}, '')" for i in range(len(meta_names)))
-        meta = f"coalesce(s.meta, jsonb_build_object({pairs}))"
+        # A function takes at most 100 arguments: objects of 50 columns each, joined.
+        objects = " || ".join(
+            "jsonb_build_object("
+            + ", ".join(f"%s, coalesce(s.m{i}, '')" for i in range(start, min(start + 50, len(meta_names))))
+            + ")"
+            for start in range(0, len(meta_names), 50)
+        )
+        meta = f"coalesce(s.meta, {objects})"
     else:
         meta = "coalesce(s.meta, '{}'::jsonb)"
     cursor.execute(
@@ -384,7 +396,8 @@ def _materialise_rows(cursor, meta_names: list[str]) -> None:
                CASE WHEN f.line IS NULL THEN s.image ELSE f.image END AS image,
                CASE WHEN f.line IS NULL THEN s.label ELSE f.label END AS label,
                CASE WHEN s.err IS NOT NULL THEN NULL WHEN f.line IS NULL THEN s.conf::float8 ELSE f.conf END AS conf,
-               {meta} AS meta
+               {meta} AS meta,
+               CASE WHEN f.line IS NULL THEN coalesce(s.pct, false) ELSE f.pct END AS pct
         FROM lq_stage s LEFT JOIN lq_fix f ON f.line = s.line
         WHERE f.skip IS NOT TRUE
         """,
@@ -406,6 +419,9 @@ def _validate(cursor, dataset: Dataset, confidence_scale: str, replace: bool, un
     factor, valid = _find_problems(cursor, dataset, confidence_scale, replace, duplicates=True)
     _raise_errors(cursor, dataset, unit, valid)
     return factor
+
+
+PERCENT_SIGN = "%"  # lq_err.err of a fraction-scale row that was written as a percentage
 
 
 class _Found(IntEnum):
@@ -437,10 +453,11 @@ def _find_problems(
     if confidence_scale == "auto":
         confidence_scale = "percent" if _percent_scale_shown(cursor, valid) else "fraction"
     if confidence_scale == "fraction":
+        # A value written as a percentage is refused as one (err marks it), before any check of its size.
         cursor.execute(
-            "INSERT INTO lq_err (phase, line, conf) "
-            f"SELECT %s, r.line, r.conf FROM lq_rows r WHERE {valid} AND r.conf > 1",
-            [_Found.ABOVE_FRACTION],
+            "INSERT INTO lq_err (phase, line, err, conf) SELECT %s, r.line, CASE WHEN r.pct THEN %s END, r.conf "
+            f"FROM lq_rows r WHERE {valid} AND (r.conf > 1 OR r.pct)",
+            [_Found.ABOVE_FRACTION, PERCENT_SIGN],
         )
     _check_existing(cursor, dataset, valid, replace)
     return (100.0 if confidence_scale == "fraction" else 1.0), valid
@@ -585,7 +602,7 @@ def _problem(dataset: Dataset, unit: str, phase: int, err: str | None, image, fi
     if phase == _Found.ROW:
         return err if err is not None else duplicate_problem(image, first, unit)
     if phase == _Found.ABOVE_FRACTION:
-        return fraction_problem(conf)
+        return percent_sign_problem(conf) if err == PERCENT_SIGN else fraction_problem(conf)
     if phase == _Found.VOTED:
         return voted_problem(image, dataset.name)
     if phase == _Found.IN_REVIEW:

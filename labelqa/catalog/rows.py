@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import IO, Any
 
-from labelqa.analytics.correction_agreement import HIDDEN_MARK, tidy_label
+from labelqa.analytics.correction_agreement import HIDDEN_MARK, INVISIBLE, tidy_label
 
 MAX_REPORTED_ERRORS = 100
 # Past the first 100 lines, a file's problems are summed up by kind, most frequent first: 130 lines with a bad
@@ -35,9 +35,21 @@ PREDICTION_FORMATS = ("auto", "csv", "jsonl", "gt")
 GT_IMAGE_KEY = "s3_image_url"
 # A single JSON item larger than this is refused rather than buffered without bound.
 MAX_JSON_ITEM_CHARS = 16 * 2**20
+# A CSV field as long as a JSON item may be: the csv module's default of 128 KiB refused a long metadata value in
+# Python while PostgreSQL's COPY took it. Process-wide, as the csv module keeps it.
+csv.field_size_limit(MAX_JSON_ITEM_CHARS)
+# Columns of a headed file: PostgreSQL stages each in a column of its own (a table holds at most 1,600).
+MAX_COLUMNS = 1000
+# Arrays and objects in a JSON record's metadata: Python's JSON reading recurses once per level, and a value nested
+# hundreds deep, stored, made every page that loads its image fail.
+MAX_JSON_DEPTH = 32
+# How much of a bad value a message quotes: a 20 MB path is named by its start.
+MAX_QUOTED_CHARS = 80
 MAX_LABEL_LENGTH = 200
 # C0 controls and DEL: they would break a grid's caption, a CSV export or a class page's address.
 CONTROL_CHARACTER = re.compile(r"[\x00-\x1f\x7f]")
+# What else a label may not hold: C1 controls, text-direction marks (as typed labels) and the Unicode line breaks.
+HIDDEN_IN_LABEL = re.compile(f"{HIDDEN_MARK.pattern}|[\u2028\u2029]")
 MAX_PATH_LENGTH = 1000
 # A confidence as programs write them: ASCII digits, an optional sign, fraction and exponent.
 DECIMAL_NUMBER = re.compile(r"[+-]?(?:[0-9]+(?:\.[0-9]*)?|\.[0-9]+)(?:[eE][+-]?[0-9]+)?", re.ASCII)
@@ -45,6 +57,11 @@ NON_FINITE = re.compile(r"[+-]?(?:nan|inf|infinity)", re.IGNORECASE)
 # An importer's progress report: (rows validated, rows imported, rows in all or None while the file is still read).
 # Importers call it per block of rows or per phase, so a slow callback never slows the per-row work.
 ProgressCallback = Callable[[int, int, "int | None"], None]
+
+
+def quoted(value: str) -> str:
+    """The value as a message quotes it: in Python's quotes, cut to its first MAX_QUOTED_CHARS characters."""
+    return repr(value if len(value) <= MAX_QUOTED_CHARS else value[: MAX_QUOTED_CHARS - 1] + "…")
 
 
 def problem_kind(problem: str) -> str:
@@ -175,14 +192,14 @@ def normalise_image_path(raw: str) -> str:
     if not path:
         raise ValueError("image path is empty")
     if path.startswith("/") or (len(path) > 1 and path[1] == ":"):
-        raise ValueError(f"image path {raw!r} is absolute; paths must be relative to the images root")
+        raise ValueError(f"image path {quoted(raw)} is absolute; paths must be relative to the images root")
     clean = posixpath.normpath(path)
     if clean == ".." or clean.startswith("../") or "\x00" in clean:
-        raise ValueError(f"image path {raw!r} escapes the images root")
+        raise ValueError(f"image path {quoted(raw)} escapes the images root")
     if clean == ".":
-        raise ValueError(f"image path {raw!r} names the images root, not a file in it")
+        raise ValueError(f"image path {quoted(raw)} names the images root, not a file in it")
     if CONTROL_CHARACTER.search(clean):
-        raise ValueError(f"image path {raw!r} contains a control character (a line break, tab or the like)")
+        raise ValueError(f"image path {quoted(raw)} contains a control character (a line break, tab or the like)")
     if len(clean) > MAX_PATH_LENGTH:
         raise ValueError(f"image path is longer than {MAX_PATH_LENGTH} characters")
     return clean
@@ -192,7 +209,7 @@ def relative_to_root(url: str, root: str) -> str:
     """Return the part of an s3:// URL below `root` (s3://bucket/prefix), or raise ValueError if it is elsewhere."""
     base = root.rstrip("/") + "/"
     if not url.startswith(base):
-        raise ValueError(f"image URL {url!r} is not under the images root {root!r}")
+        raise ValueError(f"image URL {quoted(url)} is not under the images root {root!r}")
     return url[len(base) :]
 
 
@@ -210,10 +227,15 @@ def utf8_problem(line: int, byte: int) -> RowsRejected:
     )
 
 
+UTF16_BOMS = (b"\xff\xfe", b"\xfe\xff")
+
+
 def text_lines(stream: Iterable[bytes], first_line: int = 1) -> Iterator[str]:
     """Decode a binary stream as UTF-8 (BOM optional) line by line, refusing binary or mis-encoded input."""
     for number, raw in enumerate(stream, start=first_line):
         if number == 1:
+            if raw.startswith(UTF16_BOMS):  # its NUL bytes would say "binary file"
+                raise RowsRejected(["line 1: the file is UTF-16 text; save or export it as UTF-8"], 1)
             raw = raw.removeprefix(b"\xef\xbb\xbf")
         if b"\x00" in raw:
             raise nul_problem(number)
@@ -233,10 +255,10 @@ def csv_records(stream: Iterable[bytes], first_line: int = 1) -> Iterator[tuple[
             if fields and any(f.strip() for f in fields):
                 yield counter.record_start, fields
     except csv.Error as exc:
-        raise RowsRejected([f"line {counter.line}: {_csv_problem(exc)}"], 1) from None
+        raise RowsRejected([f"line {counter.line}: {csv_problem(exc)}"], 1) from None
 
 
-def _csv_problem(exc: csv.Error) -> str:
+def csv_problem(exc: csv.Error) -> str:
     """Say what the csv module found in words a person exporting the file can act on."""
     if "new-line character seen in unquoted field" in str(exc):
         # The csv module's own advice ("universal-newline mode") is about Python, not about the file.
@@ -261,9 +283,32 @@ class _LineCounter:
         self.line += 1
         if not self._in_record:
             self.record_start = self.line
-        # A record continues on the next line while its quotes are unbalanced.
-        self._in_record = (self._in_record + text.count('"')) % 2 == 1
+        if '"' in text:  # most lines hold none: only these need reading quote by quote
+            self._in_record = _ends_in_quotes(text, self._in_record)
         return text
+
+
+def _ends_in_quotes(text: str, in_quotes: bool) -> bool:
+    """Whether a quoted field is still open at the end of this line, as the csv module reads quotes.
+
+    Only a quote that begins a field opens one: in `5" screen` or `Ca"t` it is a plain character, and counting it
+    put every later line's number off by one.
+    """
+    field_start = not in_quotes
+    i, end = 0, len(text)
+    while i < end:
+        char = text[i]
+        if in_quotes:
+            if char == '"':
+                if text.startswith('"', i + 1):  # "" stands for one quote inside the field
+                    i += 1
+                else:
+                    in_quotes = False
+        elif char == '"' and field_start:
+            in_quotes = True
+        field_start = char == "," and not in_quotes
+        i += 1
+    return in_quotes
 
 
 class HeaderProblem(ValueError):
@@ -278,6 +323,10 @@ def header_map(fields: list[str], required: tuple[str, ...] = PREDICTION_COLUMNS
     names = [f.strip().lower() for f in fields]
     if not all(column in names for column in required):
         return None
+    if len(names) > MAX_COLUMNS:
+        raise HeaderProblem(
+            f"the header has {len(names):,} columns; at most {MAX_COLUMNS:,} can be read: drop the ones not needed"
+        )
     columns = {name: i for i, name in enumerate(names)}
     if len(columns) != len(names):
         twice = sorted({name for name in names if names.count(name) > 1})
@@ -289,15 +338,15 @@ def parse_confidence(raw: str) -> float:
     """Return the number in `raw`, or raise ValueError saying why it is not a usable confidence."""
     text = raw.strip().removesuffix("%").rstrip()
     if NON_FINITE.fullmatch(text):
-        raise ValueError(f"confidence {raw!r} is not a finite number")
+        raise ValueError(f"confidence {quoted(raw)} is not a finite number")
     # Not float() alone: it would also take "1_0" as ten, and digits of other scripts.
     if not DECIMAL_NUMBER.fullmatch(text):
-        raise ValueError(f"confidence {raw!r} is not a number")
+        raise ValueError(f"confidence {quoted(raw)} is not a number")
     value = float(text) + 0.0  # + 0.0 turns -0 into 0, which is how every reader of the column expects zero
     if value < 0:
-        raise ValueError(f"confidence {raw!r} is negative")
+        raise ValueError(f"confidence {quoted(raw)} is negative")
     if value > 100:
-        raise ValueError(f"confidence {raw!r} is above 100")
+        raise ValueError(f"confidence {quoted(raw)} is above 100")
     return value
 
 
@@ -323,6 +372,10 @@ def check_prediction(raw_image: str, raw_label: str, raw_confidence: str) -> tup
         problems.append(f"label {label!r} cannot name a class: a '.' or '..' part makes its page's address a folder's")
     elif CONTROL_CHARACTER.search(label):
         problems.append(f"label {label!r} contains a control character (a line break, tab or the like)")
+    elif HIDDEN_IN_LABEL.search(label):
+        problems.append(f"label {label!r} contains an invisible control character or text-direction mark")
+    elif not INVISIBLE.sub("", label).strip():
+        problems.append(f"label {label!r} holds only invisible characters")
     try:
         confidence = parse_confidence(raw_confidence)
     except ValueError as exc:
@@ -376,7 +429,7 @@ def csv_prediction_records(
         yield csv_raw_record(line, fields, columns)
 
 
-def _storage_problem(value: Any) -> str | None:
+def _storage_problem(value: Any, depth: int = 0) -> str | None:
     """Return why a parsed JSON value cannot be stored in PostgreSQL text or jsonb, or None when it can."""
     if isinstance(value, str):
         if "\x00" in value:
@@ -388,10 +441,12 @@ def _storage_problem(value: Any) -> str | None:
         return None
     if isinstance(value, float) and not math.isfinite(value):
         return f"holds {json.dumps(value)}, which is not a JSON number and cannot be stored"
+    if isinstance(value, dict | list) and depth > MAX_JSON_DEPTH:
+        return f"nests arrays or objects more than {MAX_JSON_DEPTH} deep; flatten the metadata"
     if isinstance(value, dict):
         value = [*value.keys(), *value.values()]
     if isinstance(value, list):
-        return next(filter(None, map(_storage_problem, value)), None)
+        return next((problem for item in value if (problem := _storage_problem(item, depth + 1))), None)
     return None
 
 
@@ -523,7 +578,14 @@ def json_array_items(stream: IO[bytes], block: int = 2**20) -> Iterator[tuple[in
                     # The item may just be cut off by the block boundary: read on unless it is hopelessly long.
                     if len(state["buf"]) - state["pos"] < MAX_JSON_ITEM_CHARS and refill():
                         continue
-                    raise refuse(f"item {item}: not valid JSON ({exc.msg})") from None
+                    if len(state["buf"]) - state["pos"] >= MAX_JSON_ITEM_CHARS:
+                        raise refuse(
+                            f"item {item}: runs past {MAX_JSON_ITEM_CHARS // 2**20} MiB of text without ending; "
+                            "an item is one image's prediction"
+                        ) from None
+                    where = exc.pos - state["pos"] + 1  # some of json's messages end in "at" themselves
+                    problem = f"{exc.msg.removesuffix(' at')} at character {where} of the item"
+                    raise refuse(f"item {item}: not valid JSON ({problem})") from None
                 except (ValueError, RecursionError) as exc:
                     raise refuse(f"item {item}: not valid JSON ({_unreadable_json_problem(exc)})") from None
                 if end >= len(state["buf"]) and refill():
@@ -621,6 +683,11 @@ def fraction_problem(confidence: float) -> str:
     return f"confidence {confidence} is above 1 but the scale is fraction"
 
 
+def percent_sign_problem(confidence: float) -> str:
+    """A value written as a percentage in a file said to hold fractions: which of the two is meant is a guess."""
+    return f"confidence {confidence}% is written as a percentage but the scale is fraction; use the percent scale"
+
+
 JSON_ARRAY_START = re.compile(rb"\[\s*(?:[{\]]|\Z)")
 JSON_OBJECT_START = re.compile(rb"\{\s*(?:[\"}]|\Z)")
 
@@ -645,7 +712,9 @@ def scale_confidences(rows: list[PredictionRow], scale: str, errors: ErrorList) 
         scale = "percent" if any(r.confidence > 1 or r.percent_sign for r in rows) else "fraction"
     if scale == "fraction":
         for row in rows:
-            if row.confidence > 1:
+            if row.percent_sign:
+                errors.add(row.line, percent_sign_problem(row.confidence))
+            elif row.confidence > 1:
                 errors.add(row.line, fraction_problem(row.confidence))
             # Rounded: 0.29 * 100 is 28.999999999999996 in binary and would fall below a bucket edge at 29.
             row.confidence = round(row.confidence * 100, SCALED_DIGITS)

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
 from labelqa.catalog.deletion import dataset_files_delete, rows_delete
-from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, dataset_name_validator
+from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -71,7 +71,7 @@ def dataset_get_or_create(
     ValueError says what is wrong with a name or setting that a dataset cannot have.
     """
     try:
-        dataset_name_validator(name)
+        Dataset._meta.get_field("name").run_validators(name)  # its length too: PostgreSQL would refuse it later
     except ValidationError as exc:
         raise ValueError(f"dataset name {name!r}: {' '.join(exc.messages)}") from None
     dataset, created = Dataset.objects.select_for_update().get_or_create(name=name)

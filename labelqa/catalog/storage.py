@@ -51,6 +51,18 @@ def root_refusal(root: str) -> str | None:
     )
 
 
+def root_problem(root: str) -> str | None:
+    """Say why a dataset or a run cannot take `root` as its images root: its form, or LABELQA_IMAGE_ROOTS; else None."""
+    if is_s3(root):
+        try:
+            split_s3_uri(root)
+        except ValueError as exc:
+            return str(exc)
+    elif not os.path.isabs(root):  # it would be looked up wherever each process happens to run
+        return f"{root} is a relative path; give the directory's whole path, starting with /"
+    return root_refusal(root)
+
+
 def _root_within(root: str, parent: str) -> bool:
     if is_s3(root) != is_s3(parent):
         return False
@@ -126,11 +138,18 @@ def folder_delete(folder: str) -> int:
     for name in files:
         default_storage.delete(posixpath.join(folder, name))
     deleted = len(files) + sum(folder_delete(posixpath.join(folder, sub)) for sub in subfolders)
-    try:  # local storage keeps folders; an emptied one would stay behind for every deleted dataset
-        os.rmdir(default_storage.path(folder))
-    except OSError:  # a file saved meanwhile (the next run's task deletes it), or the folder already gone
-        pass
+    empty_folder_remove(folder)
     return deleted
+
+
+def empty_folder_remove(folder: str) -> None:
+    """Remove an emptied folder of local storage, which would otherwise stay behind (S3 has no folders)."""
+    if getattr(default_storage, "bucket", None) is not None:
+        return
+    try:
+        os.rmdir(default_storage.path(folder))
+    except OSError:  # a file saved into it meanwhile, or the folder already gone
+        pass
 
 
 def zoom_key(dataset_id: int, image_id: int, source: bytes) -> str:

@@ -56,6 +56,7 @@ def test_an_upload_is_imported_by_the_task_with_its_options(admin_user, tmp_path
     assert job.batches == Batch.objects.count() == 2 + 1  # 20 dogs and 7 cats at 85 % or more, batches of 10
     assert job.started_at <= job.finished_at and job.errors == []
     assert stored_uploads(media_root) == [], "the stored upload is deleted once imported"
+    assert list((media_root / "imports").iterdir()) == [], "and its folder"
 
     page = admin_client(admin_user).get(response["Location"]).content.decode()
     assert 'id="import-bar"' in page and 'value="100.0"' in page

@@ -22,6 +22,10 @@ def add_common_arguments(parser) -> None:
 
 
 def dataset_or_error(name: str) -> Dataset:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:  # bytes of another encoding, as the shell passed them on
+        raise CommandError(f"no dataset named {name!r}: a dataset's name is UTF-8 text") from None
     dataset = Dataset.objects.filter(name=name).first()
     if dataset is None:
         known = ", ".join(Dataset.objects.values_list("name", flat=True)[:20]) or "none yet"

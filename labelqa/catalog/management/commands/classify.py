@@ -1,4 +1,5 @@
 import time
+from pathlib import Path
 
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
@@ -7,6 +8,7 @@ from django.urls import reverse
 from labelqa.catalog.classification import RunRefused, classification_start
 from labelqa.catalog.management.arguments import positive_int
 from labelqa.catalog.models import ClassificationRun
+from labelqa.catalog.storage import is_s3
 
 
 class Command(BaseCommand):
@@ -33,6 +35,8 @@ class Command(BaseCommand):
 
     def handle(self, *args, **options):
         source = options["images"]
+        if not is_s3(source):  # relative to where the command runs, as import_predictions reads --images-root
+            source = str(Path(source).resolve())
         try:
             run = classification_start(
                 dataset_name=options["dataset"],
