@@ -502,7 +502,9 @@ def jsonl_prediction_records(
         except (ValueError, RecursionError) as exc:
             errors.add(line, f"not valid JSON ({_unreadable_json_problem(exc)})")
             continue
-        record, problem = json_raw_record(line, value, "image", images_root)
+        # Ground Truth items one per line (or one alone, not in an array) name their image by URL.
+        gt_item = isinstance(value, dict) and "image" not in value and GT_IMAGE_KEY in value
+        record, problem = json_raw_record(line, value, GT_IMAGE_KEY if gt_item else "image", images_root)
         if problem:
             errors.add(line, problem)
         elif record:

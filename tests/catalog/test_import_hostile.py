@@ -180,3 +180,18 @@ def test_the_upload_form_refuses_a_relative_images_root(admin_user):
 def test_an_export_of_a_name_in_another_encoding_says_so(command):
     with pytest.raises(CommandError, match=r"no dataset named 'bad\\udcffname': a dataset's name is UTF-8 text"):
         call_command(command, "--dataset", "bad\udcffname", "--format", "csv")
+
+
+@pytest.mark.django_db
+def test_ground_truth_items_one_per_line_or_one_alone_import_as_json_lines():
+    """A single item not wrapped in an array was read as JSON Lines and refused for lacking 'image'."""
+    items = [{"s3_image_url": f"s3://photos/set1/{n}.jpg", "label": "Cat", "confidence": 0.9} for n in range(2)]
+    lines = "".join(json.dumps(item) + "\n" for item in items).encode()
+    predictions_import(dataset_name="gt", stream=io.BytesIO(lines), images_root="s3://photos/set1")
+    assert sorted(Image.objects.values_list("path", flat=True)) == ["0.jpg", "1.jpg"]
+    outside = json.dumps({"s3_image_url": "s3://other/x.jpg", "label": "Cat", "confidence": 0.9}).encode()
+    with pytest.raises(RowsRejected) as refused:
+        predictions_import(dataset_name="gt", stream=io.BytesIO(outside), images_root="s3://photos/set1")
+    assert refused.value.errors == [
+        "line 1: image URL 's3://other/x.jpg' is not under the images root 's3://photos/set1'"
+    ]
