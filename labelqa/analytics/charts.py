@@ -11,21 +11,35 @@ import io
 import textwrap
 from collections.abc import Sequence
 
-from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.backends.backend_agg import FigureCanvasAgg, RendererAgg
 from matplotlib.figure import Figure
+from matplotlib.font_manager import FontProperties
 
 ACCENT = "#1f5fbf"  # --accent in labelqa.css
 BAD = "#c62828"  # --bad
 MUTED = "#57606a"  # --muted
 DPI = 100
-# Characters of a 10-point title line that fit the 6-inch figures; a longer title was cut off at both sides.
-TITLE_WIDTH = 70
+TITLE_POINTS = 10
+# A title line's width at most, in pixels of the 6-inch figures (600 at DPI 100), margins left.
+TITLE_PIXELS = 560
 TITLE_LINES = 4
 
 
 def chart_title(text: str, detail: str = "") -> str:
-    """Wrap a title (model label files hold 200-character class names) to the figure, `detail` on a line of its own."""
-    lines = textwrap.wrap(text, TITLE_WIDTH, max_lines=TITLE_LINES, placeholder=" …")
+    """Wrap a title (model label files hold 200-character class names) to the figure, `detail` on a line of its own.
+
+    Measured, not counted: at one count of characters a line of capitals ran off both sides where lower case fit.
+    """
+    measure = RendererAgg(TITLE_PIXELS, 100, DPI)
+    font = FontProperties(size=TITLE_POINTS)
+
+    def fits(line: str) -> bool:
+        return measure.get_text_width_height_descent(line, font, ismath=False)[0] <= TITLE_PIXELS
+
+    for width in range(90, 9, -5):
+        lines = textwrap.wrap(text, width, max_lines=TITLE_LINES, placeholder=" …")
+        if all(map(fits, lines)):
+            break
     return "\n".join([*lines, detail] if detail else lines)
 
 
@@ -73,7 +87,7 @@ def reliability_png(table: dict, *, title: str) -> bytes:
         )
     ece = table.get("ece")
     ece_text = "no reviewed items" if ece is None else f"ECE {100 * ece:.1f} points"
-    top.set_title(chart_title(title, ece_text), fontsize=10, parse_math=False)
+    top.set_title(chart_title(title, ece_text), fontsize=TITLE_POINTS, parse_math=False)
     top.set_ylabel("observed accuracy (%)")
     top.set_ylim(0, 105)
     top.legend(loc="upper left", fontsize=7, frameon=False)
@@ -110,7 +124,7 @@ def threshold_curve_png(
     axes.axhline(100 * target_error, color=BAD, linestyle="--", linewidth=1, label=f"target {100 * target_error:.1f}%")
     if certified is not None:
         axes.axvline(certified, color="black", linewidth=1, label=f"certified threshold {certified}")
-    axes.set_title(chart_title(title), fontsize=10, parse_math=False)  # labels are data: "$" is not math
+    axes.set_title(chart_title(title), fontsize=TITLE_POINTS, parse_math=False)  # labels are data: "$" is not math
     axes.set_xlabel("threshold: confidence (%) at or above")
     axes.set_ylabel("error bound (%)")
     axes.set_ylim(0, 100)

@@ -6,7 +6,7 @@ from django.core.validators import MaxValueValidator, MinValueValidator, RegexVa
 from django.db import models
 
 from labelqa.analytics.correction_agreement import HIDDEN_MARK
-from labelqa.catalog.storage import root_problem
+from labelqa.catalog.storage import root_problem, root_refusal
 
 
 class Consensus(models.TextChoices):
@@ -20,12 +20,21 @@ MAX_GOLD_RATE = 0.5
 
 
 # A dataset's name is a segment of its pages' URLs (/analytics/<name>/…): no slash, no control character, not . or ..
-# The characters a typed label is refused for (controls and text-direction marks) are refused in names too: a name
-# is shown on every page and in every export's file name.
 dataset_name_validator = RegexValidator(
-    rf"\A(?!\.\.?\Z)[^/{HIDDEN_MARK.pattern[1:-1]}]+\Z",
-    "A dataset name may not contain a slash, control characters or text-direction marks, nor be . or ..",
+    r"\A(?!\.\.?\Z)[^/\x00-\x1f\x7f]+\Z",
+    "A dataset name may not contain a slash or control characters, nor be . or ..",
 )
+
+
+def new_name_problem(name: str) -> str | None:
+    """Say why a dataset may not take `name` as a new name, beyond the validator: what typed labels are refused for.
+
+    A name is shown on every page and in every export's file name, where a text-direction mark makes it read as
+    something else. Only new names are held to it: a name given before is left as it is.
+    """
+    if HIDDEN_MARK.search(name):
+        return "A new dataset name may not contain C1 control characters or text-direction marks; type it plainly."
+    return None
 
 
 class Dataset(models.Model):
@@ -63,9 +72,15 @@ class Dataset(models.Model):
         return self.name
 
     def clean(self) -> None:
-        # Here, so that the admin's form and the services (through full_clean) refuse the same roots.
-        if self.images_root and (refusal := root_problem(self.images_root)) is not None:
-            raise ValidationError({"images_root": refusal})
+        # Here, so that the admin's form and the services (through full_clean) refuse the same names and roots. What
+        # was saved before these checks stays as it is (only the allow-list binds it, as it binds reading).
+        saved = Dataset.objects.filter(pk=self.pk).values("name", "images_root").first() if self.pk else None
+        if (saved is None or self.name != saved["name"]) and (problem := new_name_problem(self.name)):
+            raise ValidationError({"name": problem})
+        if self.images_root:
+            kept = saved is not None and self.images_root == saved["images_root"]
+            if (refusal := (root_refusal if kept else root_problem)(self.images_root)) is not None:
+                raise ValidationError({"images_root": refusal})
 
 
 # The bulk importer recognises a repeated image by this constraint's name.

@@ -29,6 +29,7 @@ from django.utils import timezone
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import IMAGE_PATH_UNIQUE, UNCHECKED_IMAGE, Dataset, Image, Prediction
 from labelqa.catalog.rows import (
+    MAX_FIELD_CHARS,
     MAX_REPORTED_ERRORS,
     MAX_REPORTED_KINDS,
     NO_ROWS_PROBLEM,
@@ -207,9 +208,10 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
         _create_stage(cursor, [])
         _copy_csv_slow(cursor, chain([data], stream), line, None, reported, detect_header=True)
         return []
+    bom = b""  # the BOM COPY must not see, given back to the Python reader, which drops it itself
     if columns is None:
-        # COPY takes the line as it is: without the BOM, which the Python reader (given `data` above) drops itself.
         pending = data.removeprefix(b"\xef\xbb\xbf") if line == 1 else data
+        bom = data[: len(data) - len(pending)]
         names, first = ["image", "label", "conf"], line
     else:
         pending, first = b"", line + 1
@@ -221,7 +223,8 @@ def _stage_csv(cursor, stream: IO[bytes], reported: _RowsRead) -> list[str]:
     for block in _blocks(stream, pending):
         verbatim = _verbatim_block(block, len(names) - 1, odd_line)
         if verbatim is None:
-            _copy_csv_slow(cursor, chain(io.BytesIO(block), stream), first, columns, reported, detect_header=False)
+            text = bom + block if first == 1 else block
+            _copy_csv_slow(cursor, chain(io.BytesIO(text), stream), first, columns, reported, detect_header=False)
             return meta_names
         plain, odd = verbatim
         cursor.execute("SELECT setval('lq_line', %s, false)", [first])
@@ -263,6 +266,9 @@ def _verbatim_block(block: bytes, expected_commas: int, odd_line: re.Pattern[byt
     a line (blank lines included) with another number of fields.
     """
     if b'"' in block or b"\x00" in block:
+        return None
+    # A field longer than the csv module takes: only a block longer than that can hold one (blocks end on a line).
+    if len(block) > MAX_FIELD_CHARS and any(len(f) > MAX_FIELD_CHARS for f in re.split(rb"[,\n]", block)):
         return None
     if b"\r" in block:
         block = block.replace(b"\r\n", b"\n")

@@ -35,9 +35,11 @@ PREDICTION_FORMATS = ("auto", "csv", "jsonl", "gt")
 GT_IMAGE_KEY = "s3_image_url"
 # A single JSON item larger than this is refused rather than buffered without bound.
 MAX_JSON_ITEM_CHARS = 16 * 2**20
-# A CSV field as long as a JSON item may be: the csv module's default of 128 KiB refused a long metadata value in
-# Python while PostgreSQL's COPY took it. Process-wide, as the csv module keeps it.
-csv.field_size_limit(MAX_JSON_ITEM_CHARS)
+# A CSV field may be as long as a JSON item: the csv module's default of 128 KiB refused a long metadata value in
+# Python while PostgreSQL's COPY took it (pg_import sends a block with a longer field to the Python reader).
+# Process-wide, as the csv module keeps it.
+MAX_FIELD_CHARS = MAX_JSON_ITEM_CHARS
+csv.field_size_limit(MAX_FIELD_CHARS)
 # Columns of a headed file: PostgreSQL stages each in a column of its own (a table holds at most 1,600).
 MAX_COLUMNS = 1000
 # Arrays and objects in a JSON record's metadata: Python's JSON reading recurses once per level, and a value nested

@@ -3,14 +3,17 @@
 The Python reader (the SQLite path) and predictions_import on PostgreSQL (the COPY path) are held to the same answer.
 """
 
+import csv
 import io
 import json
 import re
 
 import pytest
+from django.core.exceptions import ValidationError
 from django.core.management import CommandError, call_command
 from django.test import Client
 
+from labelqa.catalog import pg_import, rows
 from labelqa.catalog.models import Dataset, Image, Prediction
 from labelqa.catalog.rows import (
     MAX_COLUMNS,
@@ -22,6 +25,7 @@ from labelqa.catalog.rows import (
     read_prediction_rows,
 )
 from labelqa.catalog.services import predictions_import
+from labelqa.review.gold import gold_rate_set
 from tests.catalog.test_import_postgres import copy_verdict, counts, python_verdict
 
 
@@ -195,3 +199,48 @@ def test_ground_truth_items_one_per_line_or_one_alone_import_as_json_lines():
     assert refused.value.errors == [
         "line 1: image URL 's3://other/x.jpg' is not under the images root 's3://photos/set1'"
     ]
+
+
+@pytest.mark.django_db
+def test_a_dataset_saved_before_these_checks_keeps_working():
+    """A relative root or a name with a text-direction mark was accepted before; such a dataset must still take
+    imports and setting changes, while new datasets and new roots are held to the checks."""
+    legacy = Dataset.objects.create(name="legacy\u200e", images_root="data/images")
+    gold_rate_set(dataset=legacy, rate=0.1)
+    predictions_import(dataset_name=legacy.name, stream=io.BytesIO(b"a.jpg,Cat,50\n"), batch_size=10)
+    legacy.refresh_from_db()
+    assert (legacy.gold_rate, legacy.batch_size, legacy.predictions.count()) == (0.1, 10, 1)
+
+    legacy.images_root = "other/images"
+    with pytest.raises(ValidationError, match="other/images is a relative path"):
+        legacy.full_clean()
+    with pytest.raises(ValueError, match="A new dataset name may not contain"):
+        predictions_import(dataset_name="new\u200e", stream=io.BytesIO(b"a.jpg,Cat,50\n"), images_root="/data")
+
+
+@pytest.mark.django_db
+def test_a_second_byte_order_mark_survives_a_first_block_read_in_python():
+    """A quote anywhere in the first block sends it to the Python reader, which dropped the BOM a second time."""
+    data = b'\xef\xbb\xbf\xef\xbb\xbfa.jpg,Cat,90\nb.jpg,"Dog",80\n'
+    assert sorted(Image.objects.filter(dataset=imported(data)).values_list("path", flat=True)) == [
+        "b.jpg",
+        "\ufeffa.jpg",
+    ]
+    lone = b"\xef\xbb\xbf\xef\xbb\xbf\nb.jpg,Dog,80\n"
+    assert (
+        copy_verdict(lone)[0]
+        == python_verdict(lone)[0]
+        == ["line 1: expected 3 fields image,label,confidence but found 1"]
+    )
+
+
+@pytest.mark.django_db
+def test_a_field_longer_than_the_limit_is_refused_on_both_paths(monkeypatch):
+    """COPY took any length, the Python reader refused it: a block holding one now goes to the Python reader."""
+    monkeypatch.setattr(pg_import, "MAX_FIELD_CHARS", 1000)
+    csv.field_size_limit(1000)
+    try:
+        data = b"image,label,confidence,note\na.jpg,Cat,50," + b"x" * 1001 + b"\nb.jpg,Dog,x,n\n"
+        assert copy_verdict(data)[0] == python_verdict(data)[0] == ["line 2: field larger than field limit (1000)"]
+    finally:
+        csv.field_size_limit(rows.MAX_FIELD_CHARS)

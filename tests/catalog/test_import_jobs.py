@@ -214,8 +214,7 @@ def test_a_new_dataset_needs_an_images_root_and_a_name_that_fits_a_url(admin_use
     html = upload(client, seed_csv({"Dog": 2})).content.decode()
     assert "A new dataset needs the directory or s3:// prefix its images are in." in html
     html = upload(client, seed_csv({"Dog": 2}), dataset="team/pets", images_root="/srv").content.decode()
-    refusal = "A dataset name may not contain a slash, control characters or text-direction marks, nor be . or .."
-    assert refusal in html
+    assert "A dataset name may not contain a slash or control characters, nor be . or .." in html
     nul = upload(client, seed_csv({"Dog": 2}), dataset="pets\x00", images_root="/srv")
     assert nul.status_code == 400, "refused like a NUL on any page, once the upload handler is set"
     assert ImportJob.objects.count() == 0
