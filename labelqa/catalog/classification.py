@@ -13,7 +13,7 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_claimed
-from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction, new_name_problem
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
 from labelqa.catalog.storage import is_s3, root_problem
 from worker.model_files import DEFAULT_MODEL, model_file_missing
@@ -42,6 +42,8 @@ def classification_start(
 
     Raise RunRefused, having created nothing (no run, no dataset), when the run could not start.
     """
+    if not Dataset.objects.filter(name=dataset_name).exists() and (problem := new_name_problem(dataset_name)):
+        raise RunRefused(problem, field="dataset")
     if (refusal := root_problem(source)) is not None:  # before looking: no answer about directories outside them
         raise RunRefused(refusal, field="source")
     if not is_s3(source) and not Path(source).is_dir():

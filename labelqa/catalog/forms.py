@@ -5,7 +5,7 @@ from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from labelqa.catalog.imports import IMPORT_OPTIONS
-from labelqa.catalog.models import Dataset, dataset_name_validator
+from labelqa.catalog.models import Dataset, dataset_name_validator, new_name_problem
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
 from labelqa.catalog.storage import is_s3, root_problem
 
@@ -87,7 +87,10 @@ class PredictionUploadForm(SizeLimitedUploadForm):
     def clean(self):
         cleaned = super().clean()
         name, root = cleaned.get("dataset"), cleaned.get("images_root")
-        if name and not root and not Dataset.objects.filter(name=name).exists():
+        new = bool(name) and not Dataset.objects.filter(name=name).exists()
+        if new and (problem := new_name_problem(name)):
+            self.add_error("dataset", problem)
+        if new and not root:
             self.add_error("images_root", "A new dataset needs the directory or s3:// prefix its images are in.")
         elif root and (refusal := root_problem(root)) is not None:
             self.add_error("images_root", refusal)  # before looking: no answer about directories outside the roots

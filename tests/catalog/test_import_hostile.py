@@ -180,6 +180,20 @@ def test_the_upload_form_refuses_a_relative_images_root(admin_user):
 
 
 @pytest.mark.django_db
+def test_the_upload_and_classify_forms_refuse_a_new_name_with_a_direction_mark_on_its_field(admin_user, tmp_path):
+    client = Client()
+    client.force_login(admin_user)
+    form = {"dataset": "pets\u202egpj", "images_root": str(tmp_path), "file_format": "auto", "confidence_scale": "auto"}
+    form["file"] = io.BytesIO(b"a.jpg,Cat,90\n")
+    form["file"].name = "p.csv"
+    [problem] = client.post("/datasets/", form).context["form"].errors["dataset"]
+    assert problem.startswith("A new dataset name may not contain C1 control characters or text-direction marks")
+    response = client.post("/datasets/classify/", {"dataset": "pets\u202egpj", "source": str(tmp_path)})
+    assert response.context["form"].errors["dataset"] == [problem]
+    assert not Dataset.objects.exists()
+
+
+@pytest.mark.django_db
 @pytest.mark.parametrize("command", ["export_report", "export_labels"])
 def test_an_export_of_a_name_in_another_encoding_says_so(command):
     with pytest.raises(CommandError, match=r"no dataset named 'bad\\udcffname': a dataset's name is UTF-8 text"):
