@@ -115,6 +115,7 @@ def test_a_refused_upload_says_so_at_the_top_of_the_page(page, live_server, admi
 
     summary = page.locator("#upload-refused")
     assert summary.is_visible() and summary.bounding_box()["y"] + summary.bounding_box()["height"] <= 720
+    page.wait_for_function("() => document.activeElement.id === 'upload-refused'", timeout=5000)  # Tab goes on from it
     assert f"Images root: There is no directory {tmp_path / 'nowhere'} on the server." in summary.inner_text()
     field = page.locator("#upload_images_root")
     assert field.get_attribute("aria-invalid") == "true"
