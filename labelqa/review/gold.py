@@ -44,6 +44,9 @@ def gold_mark(*, prediction: Prediction, expect_confirm: bool, truth: str = "", 
         raise ValueError(
             f"the true label {truth!r} means reviewers should {verdict} the model's label {prediction.label!r}"
         )
+    if not truth:  # marked again with the same verdict and no truth (an admin action, an empty field): keep the known
+        known = GoldItem.objects.filter(prediction=prediction, expect_confirm=expect_confirm).first()
+        truth = known.truth if known is not None else ""
     answer = {"expect_confirm": expect_confirm, "truth": truth}
     gold, _ = GoldItem.objects.update_or_create(
         prediction=prediction, defaults=answer, create_defaults={**answer, "created_by": by}

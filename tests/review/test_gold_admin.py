@@ -180,6 +180,20 @@ def test_admins_mark_a_disconfirmed_image_as_gold_from_the_class_page(admin_clie
     assert (gold.prediction_id, gold.truth, gold.expect_confirm, gold.created_by) == (cat.pk, "Lynx", False, admin_user)
 
 
+def test_marking_an_image_wrong_again_without_a_truth_keeps_the_known_one(admin_client, disconfirmed_cats):
+    """The class page's empty field, or the admin's "wrong" action, erased a truth typed before."""
+    cat = disconfirmed_cats[0]
+    url = reverse("review:gold_mark")
+    admin_client.post(url, {"prediction": cat.pk, "action": "disconfirm", "truth": "Lynx"})
+    admin_client.post(url, {"prediction": cat.pk, "action": "disconfirm", "truth": ""})
+    admin_client.post(
+        reverse("admin:catalog_prediction_changelist"), {"action": "mark_gold_wrong", "_selected_action": [cat.pk]}
+    )
+    assert GoldItem.objects.values_list("truth", "expect_confirm").get() == ("Lynx", False)
+    admin_client.post(url, {"prediction": cat.pk, "action": "confirm"})  # another verdict: the old truth is not its
+    assert GoldItem.objects.values_list("truth", "expect_confirm").get() == ("", True)
+
+
 def test_the_gold_page_reads_a_truth_as_the_import_does(admin_client, disconfirmed_cats):
     """'cat  ' with "confirm" was refused as contradicting the verdict, though it names the model's own class."""
     cat = disconfirmed_cats[0]
