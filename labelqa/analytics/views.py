@@ -2,7 +2,6 @@
 
 import json
 from collections.abc import Callable
-from urllib.parse import urlencode
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
@@ -266,4 +265,7 @@ def prioritise(request: HttpRequest, dataset: str) -> HttpResponse:
     prioritisation_set(dataset=ds, enabled=enabled)
     state = "now get the least certain batches first" if enabled else "get batches in order again"
     messages.success(request, f"Reviewers of {ds.name} {state}.")
-    return redirect(f"{reverse('analytics:index')}?{urlencode({'dataset': ds.name})}")
+    # Back to the report as it was shown (its edges, consensus and sort ride on the form's address).
+    report = request.GET.copy()
+    report["dataset"] = ds.name
+    return redirect(f"{reverse('analytics:index')}?{report.urlencode()}")

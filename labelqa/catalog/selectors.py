@@ -1,6 +1,6 @@
 """Reads of the catalog."""
 
-from django.db.models import Count, IntegerField, OuterRef, QuerySet, Subquery
+from django.db.models import Count, F, IntegerField, OuterRef, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.template.defaultfilters import pluralize
 from django.utils import timezone
@@ -28,7 +28,8 @@ def datasets_overview() -> QuerySet:
     return Dataset.objects.annotate(
         n_images=_count_per_dataset(Prediction.objects.all()),
         n_batches=_count_per_dataset(Batch.objects.all()),
-        n_done=_count_per_dataset(Batch.objects.filter(reviews_done__gte=1)),
+        # Reviewed: as many grid reviews as the dataset asks of each batch, when the queue stops serving it.
+        n_done=_count_per_dataset(Batch.objects.filter(reviews_done__gte=F("dataset__reviews_per_item"))),
     )
 
 

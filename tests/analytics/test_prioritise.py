@@ -54,8 +54,10 @@ def test_a_scientist_switches_prioritisation_on_the_analytics_page(reviewed_once
     client = Client()
     client.login(username=scientist.username, password=PASSWORD)
     assert 'id="prioritise"' in client.get("/analytics/?dataset=prio").content.decode()
-    response = client.post("/analytics/prio/prioritise/", {"enabled": "1"})
-    assert response.status_code == 302
+    # Posted from a report with its own edges, consensus and sort: back to that report, not the default one.
+    shown = "dataset=prio&edges=70%2C80%2C90%2C100&consensus=majority&sort=total&dir=desc"
+    response = client.post(f"/analytics/prio/prioritise/?{shown}", {"enabled": "1"})
+    assert response.status_code == 302 and response["Location"] == f"/analytics/?{shown}"
     reviewed_once.refresh_from_db()
     assert reviewed_once.prioritise_uncertain
     assert Batch.objects.filter(label="Dog", priority__gt=0).count() == 2
