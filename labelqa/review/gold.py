@@ -116,6 +116,17 @@ def gold_count_for(batch_images: int, rate: float, draw: float) -> int:
     return max(0, min(count, MAX_GRID_IMAGES - batch_images))
 
 
+def gold_share(batch_images: int, rate: float) -> float:
+    """Return the share of a grid that gold fills, on average, beside a batch of `batch_images` at `rate`.
+
+    Below the rate when the grid's 25 places leave too little room beside the batch.
+    """
+    if rate <= 0 or batch_images <= 0:
+        return 0.0
+    gold = min(rate / (1 - rate) * batch_images, max(MAX_GRID_IMAGES - batch_images, 0))
+    return gold / (batch_images + gold)
+
+
 def gold_attach(*, lease: Lease, dataset: Dataset) -> None:
     """Mix gold items of the batch's label into a new lease at the dataset's rate.
 

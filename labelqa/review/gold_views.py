@@ -12,7 +12,7 @@ from labelqa.catalog.picking import dataset_picked, url_with_dataset
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.uploads import SizeLimitedUploadHandler, size_limited_upload
 from labelqa.permissions import admin_required
-from labelqa.review.gold import gold_import, gold_mark, gold_rate_set, gold_unmark
+from labelqa.review.gold import MAX_GRID_IMAGES, gold_import, gold_mark, gold_rate_set, gold_share, gold_unmark
 from labelqa.review.gold_forms import GoldMarkForm, GoldRateForm, GoldUploadForm
 from labelqa.review.gold_selectors import gold_items
 
@@ -58,7 +58,16 @@ def gold_rate(request: HttpRequest) -> HttpResponse:
     except ValidationError as exc:
         messages.error(request, f"The gold rate was not changed: {' '.join(exc.messages)}")
     else:
-        messages.success(request, f"Gold now fills {dataset.gold_rate:.0%} of each {dataset.name} grid.")
+        share = gold_share(dataset.batch_size, dataset.gold_rate)
+        if dataset.gold_rate and share < dataset.gold_rate - 0.005:  # the grid's 25 places cap it
+            messages.warning(
+                request,
+                f"The gold rate is {dataset.gold_rate:.0%}, but a grid holds {MAX_GRID_IMAGES} images and "
+                f"{dataset.name}'s batches have {dataset.batch_size}: gold fills {share:.0%} of a full batch's grid "
+                "(more of a smaller batch's). Import with smaller batches for more.",
+            )
+        else:
+            messages.success(request, f"Gold now fills {dataset.gold_rate:.0%} of each {dataset.name} grid.")
     return redirect(url_with_dataset("review:gold", dataset))
 
 

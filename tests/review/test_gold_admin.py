@@ -149,7 +149,10 @@ def test_the_rate_form_sets_the_rate_and_refuses_one_out_of_range(admin_client, 
     assert "The gold rate was not changed" in response.content.decode()
     pets.refresh_from_db()
     assert pets.gold_rate == 0.04
-    # The pets batches hold 25 images, so the page warns that gold has no room beside them.
+    # The pets batches hold 25 images: setting a rate says gold cannot fill it (it said "fills 4 %").
+    said = admin_client.post(url, {"dataset": "pets", "rate": "0.04"}, follow=True).content.decode()
+    assert "The gold rate is 4%, but a grid holds 25 images and pets&#x27;s batches have 25: gold fills 0%" in said
+    # And the page warns that gold has no room beside them.
     page = admin_client.get(reverse("review:gold"), {"dataset": "pets"}).content.decode()
     assert 'id="no-room"' in page
 

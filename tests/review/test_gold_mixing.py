@@ -9,7 +9,7 @@ from django.urls import reverse
 
 from labelqa.catalog.models import Prediction
 from labelqa.catalog.services import predictions_import
-from labelqa.review.gold import gold_count_for, gold_mark
+from labelqa.review.gold import gold_count_for, gold_mark, gold_share
 from labelqa.review.gold_selectors import gold_accuracy
 from labelqa.review.models import Batch, LeasedGold, Vote
 from labelqa.review.services import batch_lease, votes_submit
@@ -18,6 +18,12 @@ from tests.conftest import PASSWORD, seed_csv
 TILE = re.compile(r'<li class="tile.*?</li>', re.S)
 CHECKBOX = re.compile(r'<input type="checkbox" name="confirm" value="(\d+)"')
 LEASE = re.compile(r'name="lease" value="([^"]+)"')
+
+
+def test_the_share_gold_fills_is_the_rate_until_the_grid_is_full():
+    assert gold_share(20, 0.1) == pytest.approx(0.1)
+    assert gold_share(20, 0.5) == pytest.approx(5 / 25), "five places beside 20 images: 20 %, not 50 %"
+    assert gold_share(25, 0.04) == gold_share(20, 0) == 0
 
 
 def test_gold_fills_the_rate_of_the_grid_within_its_25_places():
