@@ -85,9 +85,27 @@ def test_the_index_sorts_empty_values_last_either_way(scientist_client, pets, re
         assert [c["label"] for c in response.context["classes"]][0] == "Cat"
 
 
-def test_the_index_titles_each_bucket_with_the_reviews_needed(scientist_client, reviewed_pets):
-    html = scientist_client.get(reverse("analytics:index")).content.decode()
-    assert "more reviews for ±5 points" in html
+def test_the_index_titles_each_bucket_with_the_reviews_needed(scientist_client, db, tmp_path):
+    rows = "".join(f"{n}.jpg,Dog,92\n" for n in range(500))  # more left to review than ±5 points needs
+    predictions_import(dataset_name="many", stream=io.BytesIO(rows.encode()), images_root=str(tmp_path))
+    response = scientist_client.get(reverse("analytics:index"), {"dataset": "many"})
+    needed = response.context["classes"][0]["buckets"][2]["reviews_needed"]
+    assert 0 < needed < 500
+    assert f'title="{needed} more reviews for ±5 points"' in response.content.decode()
+
+
+def test_a_bucket_title_never_asks_for_reviews_that_cannot_be_done(scientist_client, pets, reviewer):
+    """Empty buckets and fully reviewed ones were titled "381 more reviews", as the class page never says."""
+    cats = Prediction.objects.filter(dataset=pets, label="Cat")
+    Vote.objects.bulk_create([Vote(prediction=p, reviewer=reviewer, confirm=True) for p in cats])
+    cats.update(tally_stale=True)
+    response = scientist_client.get(reverse("analytics:index"), {"edges": "0,50,80,100"})
+    [cat] = [c for c in response.context["classes"] if c["label"] == "Cat"]
+    empty, full = cat["buckets"][0], cat["buckets"][2]
+    assert empty["total"] == 0 and full["total"] == full["reviewed"] == 10 and full["reviews_needed"] > 0
+    html = response.content.decode()
+    assert 'title="no predictions in this bucket"' in html
+    assert 'title="all reviewed, and still short of ±5 points"' in html
 
 
 def test_the_index_shows_the_overall_calibration(scientist_client, reviewed_pets):
