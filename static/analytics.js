@@ -16,10 +16,15 @@
   function sortRows(key, descending) {
     var rows = Array.prototype.slice.call(body.querySelectorAll("tr.class-row"));
     rows.sort(function (a, b) {
-      var x = value(a, key), y = value(b, key);
-      if (x === null || y === null) return (x === null) - (y === null); // empty cells last, either way
-      var order = x < y ? -1 : x > y ? 1 : 0;
-      return descending ? -order : order;
+      var x = value(a, key), y = value(b, key), order;
+      if (x === null || y === null) {
+        order = (x === null) - (y === null); // empty cells last, either way
+      } else {
+        order = x < y ? -1 : x > y ? 1 : 0;
+        if (descending) order = -order;
+      }
+      // Ties keep the report's order, as the server's stable sort does: a reload shows the same table.
+      return order || Number(a.dataset.reportOrder) - Number(b.dataset.reportOrder);
     });
     var totals = body.querySelector("tr.totals");
     rows.forEach(function (row) { body.insertBefore(row, totals); });

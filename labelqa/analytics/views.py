@@ -52,7 +52,9 @@ def index(request: HttpRequest) -> HttpResponse:
     form, report = _report(request, dataset) if dataset else (ReportParamsForm(), None)
     context = {"datasets": datasets, "dataset": dataset, "form": form, "report": report, "stale_tallies": stale_tallies}
     if report is not None:
-        classes = sorted_classes([_with_review_needs(c) for c in report["classes"]], *_sort_param(request))
+        # The report's order breaks ties, here and in the page's script (data-report-order).
+        entries = [{**_with_review_needs(c), "report_order": i} for i, c in enumerate(report["classes"])]
+        classes = sorted_classes(entries, *_sort_param(request))
         context.update(
             classes=classes,
             totals_row=_with_review_needs(report["totals"]),
