@@ -5,7 +5,7 @@ from collections.abc import Callable
 
 from django.contrib import messages
 from django.http import Http404, HttpRequest, HttpResponse, HttpResponseBadRequest, StreamingHttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.utils.http import content_disposition_header
 from django.views.decorators.http import require_POST, require_safe
@@ -24,7 +24,7 @@ from labelqa.analytics.selectors import (
 from labelqa.analytics.services import prioritisation_set
 from labelqa.analytics.stats import REVIEW_MARGIN, bucket_reviews_needed
 from labelqa.catalog.models import Consensus, Dataset
-from labelqa.catalog.picking import dataset_picked
+from labelqa.catalog.picking import dataset_or_404, dataset_picked
 from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
 from labelqa.review.services import tallies_refresh
@@ -71,7 +71,7 @@ def index(request: HttpRequest) -> HttpResponse:
 @require_safe
 @analytics_required
 def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     form = ReportParamsForm(request.GET)
     detail = None
     if form.is_valid():
@@ -97,7 +97,7 @@ def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
 @require_safe
 @analytics_required
 def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     form = CalibrationParamsForm(request.GET)
     if not form.is_valid():
         return HttpResponseBadRequest(json.dumps(form.errors), content_type="application/json")
@@ -112,7 +112,7 @@ def calibration_png(request: HttpRequest, dataset: str) -> HttpResponse:
 @require_safe
 @analytics_required
 def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     form = ReportParamsForm(request.GET)
     label = request.GET.get("label")
     if not label:
@@ -135,7 +135,7 @@ def threshold_png(request: HttpRequest, dataset: str) -> HttpResponse:
 def report_download(request: HttpRequest, dataset: str, fmt: str) -> HttpResponse:
     if fmt not in ("json", "csv"):
         raise Http404("Reports come as .json or .csv.")
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     form, report = _report(request, ds)
     if report is None:
         return HttpResponseBadRequest(json.dumps(form.errors), content_type="application/json")
@@ -153,7 +153,7 @@ def labels_download(request: HttpRequest, dataset: str, fmt: str) -> StreamingHt
     renderers = {"csv": (labels_csv, "text/csv; charset=utf-8"), "jsonl": (labels_jsonl, "application/x-ndjson")}
     if fmt not in renderers:
         raise Http404("Labels come as .csv or .jsonl.")
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     consensus = request.GET.get("consensus") or None
     if consensus is not None and consensus not in Consensus.values:
         return HttpResponseBadRequest(f"consensus must be one of {', '.join(Consensus.values)}")
@@ -262,7 +262,7 @@ def _png_response(png: bytes, filename: str, *, download: bool) -> HttpResponse:
 @require_POST
 def prioritise(request: HttpRequest, dataset: str) -> HttpResponse:
     """Switch "prioritise uncertain buckets" for a dataset; reviewers then get the least certain batches first."""
-    ds = get_object_or_404(Dataset, name=dataset)
+    ds = dataset_or_404(dataset)
     enabled = request.POST.get("enabled") == "1"
     prioritisation_set(dataset=ds, enabled=enabled)
     state = "now get the least certain batches first" if enabled else "get batches in order again"

@@ -3,14 +3,21 @@
 from urllib.parse import urlencode
 
 from django.db.models import QuerySet
-from django.http import HttpRequest
-from django.shortcuts import get_object_or_404
+from django.http import Http404, HttpRequest
 from django.urls import reverse
 
 from labelqa.catalog.models import Dataset
 
 # The session remembers the dataset picked last, so that every page opens on the one being worked on.
 LAST_PICKED = "picked_dataset_id"
+
+
+def dataset_or_404(name: str) -> Dataset:
+    """Return the dataset called `name`; a 404 page that names it when there is none (a bookmark, a deleted one)."""
+    dataset = Dataset.objects.filter(name=name).first()
+    if dataset is None:
+        raise Http404(f"There is no dataset named {name!r}: it may have been deleted or renamed.")
+    return dataset
 
 
 def dataset_picked(request: HttpRequest, name: str | None) -> tuple[QuerySet, Dataset | None]:
@@ -20,7 +27,7 @@ def dataset_picked(request: HttpRequest, name: str | None) -> tuple[QuerySet, Da
     """
     datasets = Dataset.objects.order_by("name")
     if name:
-        dataset = get_object_or_404(Dataset, name=name)
+        dataset = dataset_or_404(name)
         request.session[LAST_PICKED] = dataset.pk
         return datasets, dataset
     remembered = request.session.get(LAST_PICKED)

@@ -2,12 +2,11 @@
 
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.template.defaultfilters import pluralize
 from django.views.decorators.http import require_http_methods
 
-from labelqa.catalog.models import Dataset
-from labelqa.catalog.picking import dataset_picked, url_with_dataset
+from labelqa.catalog.picking import dataset_or_404, dataset_picked, url_with_dataset
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import corrections
 from labelqa.review.correction_forms import CorrectionPassForm
@@ -20,7 +19,7 @@ def correct(request: HttpRequest) -> HttpResponse:
     """Show the next disconfirmed image to name (leasing it), or record the answer and go on to the next one."""
     params = request.POST if request.method == "POST" else request.GET
     name = params.get("dataset") or ""
-    dataset = get_object_or_404(Dataset, name=name) if name else None
+    dataset = dataset_or_404(name) if name else None
     refused = None
     if request.method == "POST":
         refused = _answer(request)
@@ -89,7 +88,7 @@ def correction_pass(request: HttpRequest) -> HttpResponse:
 
 def _switch(request: HttpRequest) -> HttpResponse:
     form = CorrectionPassForm(request.POST)
-    dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
+    dataset = dataset_or_404(request.POST.get("dataset", ""))
     if not form.is_valid():
         problems = "; ".join(f"{field}: {' '.join(errors)}" for field, errors in form.errors.items())
         messages.error(request, f"Nothing changed. {problems}")

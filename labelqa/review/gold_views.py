@@ -3,12 +3,11 @@
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, redirect, render
+from django.shortcuts import redirect, render
 from django.utils.http import url_has_allowed_host_and_scheme
 from django.views.decorators.http import require_http_methods, require_POST
 
-from labelqa.catalog.models import Dataset
-from labelqa.catalog.picking import dataset_picked, url_with_dataset
+from labelqa.catalog.picking import dataset_or_404, dataset_picked, url_with_dataset
 from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.uploads import SizeLimitedUploadHandler, size_limited_upload
 from labelqa.permissions import admin_required
@@ -48,7 +47,7 @@ def gold(request: HttpRequest, upload_handler: SizeLimitedUploadHandler) -> Http
 @require_POST
 def gold_rate(request: HttpRequest) -> HttpResponse:
     """Set the share of each review grid given to the dataset's gold items."""
-    dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
+    dataset = dataset_or_404(request.POST.get("dataset", ""))
     form = GoldRateForm(request.POST)
     if not form.is_valid():
         messages.error(request, f"The gold rate was not changed: {' '.join(form.errors['rate'])}")

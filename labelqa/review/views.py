@@ -9,8 +9,7 @@ from django.utils import timezone
 from django.utils.http import urlencode
 from django.views.decorators.http import require_http_methods, require_POST, require_safe
 
-from labelqa.catalog.models import Dataset
-from labelqa.catalog.picking import dataset_picked, url_with_dataset
+from labelqa.catalog.picking import dataset_or_404, dataset_picked, url_with_dataset
 from labelqa.parsing import parse_id
 from labelqa.permissions import admin_required, reviewer_required
 from labelqa.review import corrections, selectors, services
@@ -43,7 +42,7 @@ def next_batch(request: HttpRequest) -> HttpResponse:
     Without ?dataset= or ?label=, the filter of the batch just submitted carries on.
     """
     queue = _queue_params(request.GET) or request.session.pop(QUEUE_AFTER_SUBMIT, {})
-    dataset = get_object_or_404(Dataset, name=queue["dataset"]) if "dataset" in queue else None
+    dataset = dataset_or_404(queue["dataset"]) if "dataset" in queue else None
     label = queue.get("label")
     lease = services.batch_lease(reviewer=request.user, dataset=dataset, label=label)
     if lease is None:
@@ -156,7 +155,7 @@ def quality(request: HttpRequest) -> HttpResponse:
 @require_POST
 def exclusion(request: HttpRequest) -> HttpResponse:
     """Exclude a reviewer's votes from a dataset's aggregation, or include them again."""
-    dataset = get_object_or_404(Dataset, name=request.POST.get("dataset", ""))
+    dataset = dataset_or_404(request.POST.get("dataset", ""))
     reviewer = get_object_or_404(get_user_model(), pk=parse_id(request.POST.get("reviewer", "")) or 0)
     action = request.POST.get("action")
     if action == "exclude":

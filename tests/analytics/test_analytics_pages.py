@@ -282,3 +282,14 @@ def test_the_labels_download_follows_the_consensus_asked_for(scientist_client, o
 
     assert status_of_c3() == "split"
     assert status_of_c3(consensus="majority") == "confirmed"
+
+
+def test_a_page_that_is_not_there_says_what_was_not_found(scientist_client, pets):
+    """A bookmark to a deleted dataset, or a class outside the edges, showed only "nothing at this address"."""
+    gone = scientist_client.get(reverse("analytics:index"), {"dataset": "nope"})
+    assert gone.status_code == 404
+    assert "There is no dataset named &#x27;nope&#x27;: it may have been deleted or renamed." in gone.content.decode()
+    outside = scientist_client.get(reverse("analytics:class", args=["pets", "Cat"]), {"edges": "99.9,100"})
+    assert "No predictions labelled &#x27;Cat&#x27; in pets within the bucket edges." in outside.content.decode()
+    nowhere = scientist_client.get("/analytics/no/such/page/")
+    assert nowhere.status_code == 404 and "There is nothing at this address." in nowhere.content.decode()
