@@ -53,3 +53,24 @@ def test_an_admin_marks_gold_on_the_strip_and_a_reviewer_answers_it_from_the_key
         page.keyboard.press("Enter")
     votes = dict(Vote.objects.filter(reviewer=reviewer).values_list("prediction_id", "confirm"))
     assert set(votes) == set(shown) and [pid for pid, ok in votes.items() if not ok] == [shown[0]]
+
+
+LONG = ("Northern white-cheeked gibbon in a mountain habitat, photographed at dusk " * 3)[:200].strip()
+
+
+def test_tables_of_long_names_keep_their_buttons_in_view_at_1280(page, live_server, pets_images, admin_user):
+    """A 200-character label or a 100-character dataset name pushed Unmark and the dataset links off screen."""
+    pets_images.name = ("Long dataset name " * 6)[:100].strip()
+    pets_images.save()
+    prediction = Prediction.objects.filter(dataset=pets_images).first()
+    Prediction.objects.filter(pk=prediction.pk).update(label=LONG)
+    gold_mark(prediction=Prediction.objects.get(pk=prediction.pk), expect_confirm=False, truth=LONG[:190] + " other")
+    page.set_viewport_size({"width": 1280, "height": 720})
+    login(page, live_server, admin_user.username)
+    for path, table in (("/review/gold/", "#gold-table"), ("/datasets/", "#datasets")):
+        page.goto(f"{live_server.url}{path}")
+        wrap = page.locator(table).locator("xpath=..")
+        assert wrap.evaluate("e => e.scrollWidth <= e.clientWidth"), (path, wrap.evaluate("e => e.scrollWidth"))
+        button = page.locator(f"{table} button").first
+        box = button.bounding_box()
+        assert box["x"] + box["width"] <= 1280, (path, box)

@@ -16,7 +16,7 @@ def test_an_admin_sees_the_datasets_with_a_reform_button_each(admin_user, pets):
     client = Client()
     client.login(username=admin_user.username, password=PASSWORD)
     html = client.get("/datasets/").content.decode()
-    assert "<td>pets</td>" in html
+    assert '<td class="text">pets</td>' in html
     assert f'action="/datasets/{pets.pk}/reform/"' in html
 
 

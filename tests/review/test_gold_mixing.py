@@ -187,7 +187,7 @@ def test_the_quality_page_shows_gold_answered_correct_and_the_interval(client, g
     page = client.get(reverse("review:quality"), {"dataset": "dogs"}).content.decode()
     alice = gold_accuracy(dogs)[reviewer.pk]
     low, high = alice["ci95"]
-    row = re.search(r"<td>alice</td>.*?</tr>", page, re.S).group(0)
+    row = re.search(r'<td class="text">alice</td>.*?</tr>', page, re.S).group(0)
     assert f'<td class="gold-answered">{alice["answered"]}</td>' in row
     assert f'<td class="gold-correct">{alice["correct"]}</td>' in row
     # A percentage, as every other accuracy on the site.
