@@ -2,6 +2,7 @@ from pathlib import Path
 
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
+from django.template.defaultfilters import pluralize
 
 from labelqa.catalog.deletion import dataset_busy, dataset_busy_message, dataset_delete, dataset_deletion_counts
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
@@ -73,7 +74,11 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def _check_flagged(self, request, dataset: Dataset) -> None:
         flagged = images_check_again(dataset=dataset)
-        self.message_user(request, f"{dataset.name}: {flagged} flagged images will be checked again.", messages.INFO)
+        self.message_user(
+            request,
+            f"Dataset {dataset.name}: {flagged} flagged image{pluralize(flagged)} will be checked again.",
+            messages.INFO,
+        )
 
 
 @admin.register(ImportJob)

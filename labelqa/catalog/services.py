@@ -362,7 +362,8 @@ class ReformSummary:
 
     def describe(self, dataset_name: str) -> str:
         return (
-            f"{dataset_name}: {self.regrouped} unreviewed prediction{pluralize(self.regrouped)} regrouped from "
+            # Not the name first: the admin capitalises a message's first letter, and names are case-sensitive.
+            f"Dataset {dataset_name}: {self.regrouped} unreviewed prediction{pluralize(self.regrouped)} regrouped from "
             f"{self.dissolved} batch{pluralize(self.dissolved, 'es')} into {self.formed}."
         )
 

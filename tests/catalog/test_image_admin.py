@@ -35,5 +35,6 @@ def test_a_dataset_moved_to_a_folder_this_server_lacks_gets_a_warning(pets, admi
     form |= {"consensus": "unanimous", "shuffle_seed": 0, "gold_rate": 0}
     page = client.post(f"/admin/catalog/dataset/{pets.pk}/change/", form, follow=True).content.decode()
     assert f"There is no directory {tmp_path / 'gone'} on this server" in page
+    assert "Dataset pets: 0 flagged images will be checked again." in page, "the name as written, not capitalised"
     pets.refresh_from_db()
     assert pets.images_root == str(tmp_path / "gone"), "a warning: the workers may see a mount the web server lacks"

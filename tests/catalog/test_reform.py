@@ -125,17 +125,19 @@ def test_the_dataset_page_button_and_the_admin_action_reform(fragmented, admin_u
     client = Client()
     client.login(username=admin_user.username, password=PASSWORD)
     response = client.post(f"/datasets/{fragmented.pk}/reform/", follow=True)
-    assert "frag: 72 unreviewed predictions regrouped from 8 batches into 4." in response.content.decode()
+    assert "Dataset frag: 72 unreviewed predictions regrouped from 8 batches into 4." in response.content.decode()
     import_rows("frag", fragmented.images_root, {"Cat": range(100, 103)})  # one more part-filled batch
     response = client.post(
         "/admin/catalog/dataset/",
         {"action": "reform_batches", "_selected_action": [fragmented.pk]},
         follow=True,
     )
-    assert "Frag: 75 unreviewed predictions regrouped from 5 batches into 4." in response.content.decode()
+    assert "Dataset frag: 75 unreviewed predictions regrouped from 5 batches into 4." in response.content.decode()
     assert batch_shapes(fragmented)[("Cat", 15)] == 1
 
 
 def test_the_summary_counts_in_the_singular_for_one():
-    assert ReformSummary(1, 1, 1).describe("d") == "d: 1 unreviewed prediction regrouped from 1 batch into 1."
-    assert ReformSummary(2, 3, 1).describe("d") == "d: 2 unreviewed predictions regrouped from 3 batches into 1."
+    assert ReformSummary(1, 1, 1).describe("d") == "Dataset d: 1 unreviewed prediction regrouped from 1 batch into 1."
+    assert (
+        ReformSummary(2, 3, 1).describe("d") == "Dataset d: 2 unreviewed predictions regrouped from 3 batches into 1."
+    )
