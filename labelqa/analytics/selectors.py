@@ -151,7 +151,7 @@ def disconfirmed_predictions(dataset: Dataset, label: str, *, consensus: str | N
     disconfirmed = disconfirmed_filter(_checked_consensus(dataset, consensus))
     return (
         Prediction.objects.filter(disconfirmed, dataset=dataset, label=label)
-        .select_related("image", "batch")
+        .select_related("image", "batch", "gold")
         .order_by("-confidence", "id")
     )
 

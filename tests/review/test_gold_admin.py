@@ -193,6 +193,10 @@ def test_marking_an_image_wrong_again_without_a_truth_keeps_the_known_one(admin_
         reverse("admin:catalog_prediction_changelist"), {"action": "mark_gold_wrong", "_selected_action": [cat.pk]}
     )
     assert GoldItem.objects.values_list("truth", "expect_confirm").get() == ("Lynx", False)
+    # The class page's strip says the image is gold, with its truth in the field to keep or change.
+    page = admin_client.get(class_page_url()).content.decode()
+    assert page.count('class="gold-state"') == 1 and "gold: it is Lynx" in page
+    assert f'id="truth-{cat.pk}" maxlength="200" placeholder="true label (optional)" value="Lynx"' in page
     admin_client.post(url, {"prediction": cat.pk, "action": "confirm"})  # another verdict: the old truth is not its
     assert GoldItem.objects.values_list("truth", "expect_confirm").get() == ("", True)
 
