@@ -27,6 +27,7 @@ from labelqa.catalog.models import Consensus, Dataset
 from labelqa.catalog.picking import dataset_or_404, dataset_picked
 from labelqa.parsing import parse_id
 from labelqa.permissions import analytics_required
+from labelqa.review.gold_forms import REFUSED_TRUTH
 from labelqa.review.services import tallies_refresh
 
 
@@ -88,6 +89,7 @@ def class_page(request: HttpRequest, dataset: str, label: str) -> HttpResponse:
             "detail": detail,
             "disconfirmed": disconfirmed[:DISCONFIRMED_SHOWN],
             "disconfirmed_count": disconfirmed.count(),
+            "refused_truth": request.session.pop(REFUSED_TRUTH, None),
             "margin_points": round(100 * REVIEW_MARGIN),
             "params": _params_query(request),
         },

@@ -18,6 +18,10 @@ class GoldRateForm(forms.Form):
     )
 
 
+# The session key of a truth the class page's gold form sent and the service refused: the page shows it again, to mend.
+REFUSED_TRUTH = "gold_refused_truth"
+
+
 class GoldMarkForm(forms.Form):
     """Mark one prediction as gold (the model's label is right or wrong), or make it ordinary again."""
 

@@ -12,7 +12,7 @@ from labelqa.catalog.rows import RowsRejected
 from labelqa.catalog.uploads import SizeLimitedUploadHandler, size_limited_upload
 from labelqa.permissions import admin_required
 from labelqa.review.gold import MAX_GRID_IMAGES, gold_import, gold_mark, gold_rate_set, gold_share, gold_unmark
-from labelqa.review.gold_forms import GoldMarkForm, GoldRateForm, GoldUploadForm
+from labelqa.review.gold_forms import REFUSED_TRUTH, GoldMarkForm, GoldRateForm, GoldUploadForm
 from labelqa.review.gold_selectors import gold_items
 
 GOLD_SHOWN = 200
@@ -90,6 +90,7 @@ def gold_mark_view(request: HttpRequest) -> HttpResponse:
             gold_mark(prediction=prediction, expect_confirm=expect_confirm, truth=data["truth"], by=request.user)
         except ValueError as exc:
             messages.error(request, f"Nothing was marked: {exc}.")
+            request.session[REFUSED_TRUTH] = {"prediction": prediction.pk, "truth": data["truth"]}
         else:
             verdict = "confirm" if expect_confirm else "disconfirm"
             messages.success(

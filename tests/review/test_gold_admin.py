@@ -228,6 +228,19 @@ def test_a_truth_that_contradicts_the_verdict_marks_nothing(admin_client, discon
     assert not GoldItem.objects.exists()
 
 
+def test_a_refused_truth_comes_back_in_its_field_to_mend(admin_client, disconfirmed_cats):
+    cat = disconfirmed_cats[0]
+    admin_client.post(
+        reverse("review:gold_mark"),
+        {"prediction": cat.pk, "action": "disconfirm", "truth": "Cat", "next": class_page_url()},
+    )
+    page = admin_client.get(class_page_url()).content.decode()
+    field = f'id="truth-{cat.pk}" maxlength="200" placeholder="true label (optional)"'
+    assert f'{field} value="Cat" aria-invalid="true" autofocus>' in page
+    again = admin_client.get(class_page_url()).content.decode()
+    assert 'aria-invalid="true"' not in again, "shown once, as the message is"
+
+
 def test_unmark_makes_an_item_ordinary_and_a_foreign_next_goes_to_the_gold_page(admin_client, disconfirmed_cats):
     cat = disconfirmed_cats[0]
     url = reverse("review:gold_mark")
