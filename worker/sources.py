@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import functools
 import os
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import NamedTuple
@@ -102,10 +104,23 @@ def read_image_bytes(key: str) -> bytes:
         if obj["ContentLength"] > MAX_IMAGE_BYTES:
             raise ImageTooLarge
         return obj["Body"].read()
-    path = Path(key)
-    if path.stat().st_size > MAX_IMAGE_BYTES:
+    return read_regular_file(key)
+
+
+def read_regular_file(path: Path | str) -> bytes:
+    """Read a local file, refusing one that is not a regular file (OSError) or over MAX_IMAGE_BYTES (ImageTooLarge).
+
+    Opened without blocking, as a FIFO would otherwise wait for a writer for ever (O_NONBLOCK changes nothing for a
+    regular file), and checked on the opened file, not the name, so nothing can be swapped in between; a file that
+    grows past the limit while it is read is refused too.
+    """
+    with open(os.open(path, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
+        if not stat.S_ISREG(os.fstat(file.fileno()).st_mode):
+            raise OSError(errno.EINVAL, "not a regular file")
+        data = file.read(MAX_IMAGE_BYTES + 1)
+    if len(data) > MAX_IMAGE_BYTES:
         raise ImageTooLarge
-    return path.read_bytes()
+    return data
 
 
 def full_key(root: str, path: str) -> str:

@@ -7,7 +7,6 @@ import hashlib
 import logging
 import os
 import posixpath
-import stat
 from pathlib import Path
 
 import boto3
@@ -17,7 +16,7 @@ from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 
-from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, path_inside, resolved_within, split_s3_uri
+from worker.sources import MAX_IMAGE_BYTES, ImageTooLarge, path_inside, read_regular_file, resolved_within, split_s3_uri
 
 log = logging.getLogger("labelqa")
 
@@ -94,15 +93,9 @@ def read_image(root: str, path: str) -> bytes:
         full = resolved_within(Path(root).resolve(), path)
         if full is None:
             raise ImageUnavailable("path leaves the images root")
-        # Opening a FIFO would wait for a writer without O_NONBLOCK (a no-op on regular files); checking the opened
-        # file, not the name, leaves no moment for it to be swapped for a FIFO or a device that never ends.
-        with open(os.open(full, os.O_RDONLY | os.O_NONBLOCK), "rb") as file:
-            info = os.fstat(file.fileno())
-            if not stat.S_ISREG(info.st_mode):
-                raise ImageUnavailable(f"cannot read {path}: not a regular file")
-            if info.st_size > MAX_IMAGE_BYTES:
-                raise ImageUnavailable(str(ImageTooLarge()))
-            return file.read()
+        return read_regular_file(full)
+    except ImageTooLarge as exc:
+        raise ImageUnavailable(str(exc)) from None
     except OSError as exc:
         raise ImageUnavailable(f"cannot read {path}: {exc.strerror or exc}") from None
     except RuntimeError:  # resolve() on a symlink loop (Python 3.13 raises OSError instead)

@@ -128,6 +128,35 @@ def test_the_listing_and_the_reader_refuse_a_symlink_out_of_the_root(tmp_path):
         sources.read_image_under(root, "link.jpg")
 
 
+def test_the_reader_refuses_a_fifo_that_replaced_an_image_after_the_listing_without_waiting(tmp_path):
+    """A run hung for good on it: a plain open() of a FIFO waits for a writer that never comes."""
+    (tmp_path / "a.jpg").write_bytes(jpeg())
+    listed = sources.list_images(str(tmp_path))
+    (tmp_path / "a.jpg").unlink()
+    os.mkfifo(tmp_path / "a.jpg")
+    outcome = []
+
+    def read():
+        try:
+            sources.read_image_under(str(tmp_path), listed.paths[0])
+        except OSError as exc:
+            outcome.append(exc.strerror)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    reader.join(5)
+    assert not reader.is_alive() and outcome == ["not a regular file"]
+
+
+def test_the_reader_refuses_a_file_over_the_limit(tmp_path, monkeypatch):
+    monkeypatch.setattr(sources, "MAX_IMAGE_BYTES", 10)
+    (tmp_path / "big.jpg").write_bytes(b"x" * 11)
+    with pytest.raises(sources.ImageTooLarge):
+        sources.read_image_under(str(tmp_path), "big.jpg")
+    (tmp_path / "big.jpg").write_bytes(b"x" * 10)
+    assert sources.read_image_under(str(tmp_path), "big.jpg") == b"x" * 10
+
+
 @pytest.mark.django_db
 def test_a_symlink_out_of_the_images_root_is_flagged_not_classified(tmp_path):
     escaping_link(tmp_path)
