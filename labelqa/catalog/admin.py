@@ -1,5 +1,3 @@
-from pathlib import Path
-
 from django.contrib import admin, messages
 from django.contrib.auth import get_permission_codename
 from django.template.defaultfilters import pluralize
@@ -7,7 +5,7 @@ from django.template.defaultfilters import pluralize
 from labelqa.catalog.deletion import dataset_busy, dataset_busy_message, dataset_delete, dataset_deletion_counts
 from labelqa.catalog.models import ClassificationRun, Dataset, Image, ImportJob, Prediction
 from labelqa.catalog.services import batches_reform, images_check_again
-from labelqa.catalog.storage import is_s3
+from labelqa.catalog.storage import no_local_folder
 from labelqa.review.gold import gold_mark
 
 
@@ -30,15 +28,17 @@ class DatasetAdmin(admin.ModelAdmin):
 
     def save_model(self, request, obj, form, change) -> None:
         super().save_model(request, obj, form, change)
-        if "images_root" in form.changed_data and obj.images_root and not is_s3(obj.images_root):
-            if not Path(obj.images_root).is_dir():  # a warning, as the import gives: workers may see a mount it lacks
-                self.message_user(
-                    request,
-                    f"There is no directory {obj.images_root} on this server: its images will be flagged missing "
-                    "until the workers can read it.",
-                    messages.WARNING,
-                )
-        if change and "images_root" in form.changed_data:
+        if "images_root" not in form.changed_data:
+            return
+        # A warning, as the import gives: the workers may see a mount this server lacks.
+        if obj.images_root and no_local_folder(obj.images_root):
+            self.message_user(
+                request,
+                f"There is no directory {obj.images_root} on this server: its images will be flagged missing "
+                "until the workers can read it.",
+                messages.WARNING,
+            )
+        if change:
             self._check_flagged(request, obj)
 
     # Django's deletion loads every row that cascades, to list it and then to delete it: minutes for a big dataset.

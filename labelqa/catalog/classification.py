@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import functools
 import logging
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 from django.conf import settings
@@ -13,9 +12,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from labelqa.catalog.jobs import connection_reopened_if_lost, dataset_turn, job_claimed
-from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction, new_name_problem
+from labelqa.catalog.models import ClassificationRun, Dataset, Image, Prediction, name_problem_if_new
 from labelqa.catalog.services import QUEUE_DOWN, chunks, create_batches_for_unbatched, dataset_get_or_create
-from labelqa.catalog.storage import is_s3, root_problem
+from labelqa.catalog.storage import no_local_folder, root_problem
 from worker.model_files import DEFAULT_MODEL, model_file_missing
 from worker.sources import list_images, path_inside, read_image_under
 
@@ -42,11 +41,11 @@ def classification_start(
 
     Raise RunRefused, having created nothing (no run, no dataset), when the run could not start.
     """
-    if not Dataset.objects.filter(name=dataset_name).exists() and (problem := new_name_problem(dataset_name)):
+    if problem := name_problem_if_new(dataset_name):
         raise RunRefused(problem, field="dataset")
     if (refusal := root_problem(source)) is not None:  # before looking: no answer about directories outside them
         raise RunRefused(refusal, field="source")
-    if not is_s3(source) and not Path(source).is_dir():
+    if no_local_folder(source):
         raise RunRefused(
             f"{source} is not a directory on the server; give a folder or s3://bucket/prefix", field="source"
         )

@@ -1,13 +1,11 @@
-from pathlib import Path
-
 from django import forms
 from django.conf import settings
 from django.template.defaultfilters import filesizeformat
 
 from labelqa.catalog.imports import IMPORT_OPTIONS
-from labelqa.catalog.models import Dataset, dataset_name_validator, new_name_problem
+from labelqa.catalog.models import Dataset, dataset_name_validator, name_problem_if_new
 from labelqa.catalog.rows import CONFIDENCE_SCALES, PREDICTION_FORMATS
-from labelqa.catalog.storage import is_s3, root_problem
+from labelqa.catalog.storage import no_local_folder, root_problem
 
 FORMAT_LABELS = {
     "auto": "Detect from the file",
@@ -87,14 +85,13 @@ class PredictionUploadForm(SizeLimitedUploadForm):
     def clean(self):
         cleaned = super().clean()
         name, root = cleaned.get("dataset"), cleaned.get("images_root")
-        new = bool(name) and not Dataset.objects.filter(name=name).exists()
-        if new and (problem := new_name_problem(name)):
+        if name and (problem := name_problem_if_new(name)):
             self.add_error("dataset", problem)
-        if new and not root:
+        if name and not root and not Dataset.objects.filter(name=name).exists():
             self.add_error("images_root", "A new dataset needs the directory or s3:// prefix its images are in.")
         elif root and (refusal := root_problem(root)) is not None:
             self.add_error("images_root", refusal)  # before looking: no answer about directories outside the roots
-        elif root and not is_s3(root) and not Path(root).is_dir():
+        elif root and no_local_folder(root):
             self.add_error("images_root", f"There is no directory {root} on the server.")
         return cleaned
 

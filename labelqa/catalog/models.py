@@ -37,6 +37,12 @@ def new_name_problem(name: str) -> str | None:
     return None
 
 
+def name_problem_if_new(name: str) -> str | None:
+    """`new_name_problem` for a name no dataset has yet; None for an existing dataset's name, kept as it was given."""
+    problem = new_name_problem(name)
+    return problem if problem is not None and not Dataset.objects.filter(name=name).exists() else None
+
+
 class Dataset(models.Model):
     name = models.CharField(max_length=100, unique=True, validators=[dataset_name_validator])
     images_root = models.CharField(

@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from labelqa.catalog import imaging, pg_import, storage
 from labelqa.catalog.deletion import dataset_files_delete, rows_delete
-from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, new_name_problem
+from labelqa.catalog.models import UNCHECKED_IMAGE, Dataset, Image, Prediction, name_problem_if_new
 from labelqa.catalog.rows import (
     CONFIDENCE_SCALES,
     PREDICTION_FORMATS,
@@ -74,7 +74,7 @@ def dataset_get_or_create(
         Dataset._meta.get_field("name").run_validators(name)  # its length too: PostgreSQL would refuse it later
     except ValidationError as exc:
         raise ValueError(f"dataset name {name!r}: {' '.join(exc.messages)}") from None
-    if not Dataset.objects.filter(name=name).exists() and (problem := new_name_problem(name)):
+    if problem := name_problem_if_new(name):
         raise ValueError(f"dataset name {name!r}: {problem}")
     dataset, created = Dataset.objects.select_for_update().get_or_create(name=name)
     changed = []

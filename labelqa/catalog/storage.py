@@ -62,6 +62,11 @@ def root_problem(root: str) -> str | None:
     return root_refusal(root)
 
 
+def no_local_folder(root: str) -> bool:
+    """Whether `root` names a local directory that this machine does not have (an s3:// root never does)."""
+    return not is_s3(root) and not Path(root).is_dir()
+
+
 def _root_within(root: str, parent: str) -> bool:
     if is_s3(root) != is_s3(parent):
         return False

@@ -16,6 +16,7 @@ from labelqa.catalog.rows import (
 )
 from labelqa.catalog.selectors import dataset_images_root
 from labelqa.catalog.services import predictions_import
+from labelqa.catalog.storage import no_local_folder
 
 
 class Command(BaseCommand):
@@ -84,7 +85,7 @@ class Command(BaseCommand):
         if images_root and not images_root.startswith("s3://"):
             images_root = str(Path(images_root).resolve())
             # Not refused: the workers that read the images may have a mount this machine lacks.
-            if not Path(images_root).is_dir():
+            if no_local_folder(images_root):
                 self.stderr.write(
                     f"warning: images root {images_root} does not exist here; "
                     "the images will be flagged missing until it does",
