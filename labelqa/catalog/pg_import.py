@@ -78,6 +78,8 @@ PLAIN_FIELDS = {
     "conf": rb"(?:100(?:\.0*)?|[0-9]{1,2}(?:\.[0-9]*)?|\.[0-9]+)",
 }
 METADATA_FIELD = rb"[^,\n]*"
+# A function takes at most 100 arguments: the metadata object is built from objects of 50 columns each, joined.
+JSONB_PAIRS_PER_CALL = 50
 
 
 def odd_line_pattern(names: list[str]) -> re.Pattern[bytes]:
@@ -384,14 +386,12 @@ def _copy_fixes(cursor, rows: list[tuple]) -> None:
 def _materialise_rows(cursor, meta_names: list[str]) -> None:
     """Build lq_rows: one row per record with its clean fields, or its problem in `err`."""
     if meta_names:
-        # A function takes at most 100 arguments: objects of 50 columns each, joined.
-        objects = " || ".join(
-            "jsonb_build_object("
-            + ", ".join(f"%s, coalesce(s.m{i}, '')" for i in range(start, min(start + 50, len(meta_names))))
-            + ")"
-            for start in range(0, len(meta_names), 50)
+        pairs = [f"%s, coalesce(s.m{i}, '')" for i in range(len(meta_names))]
+        objects = (
+            f"jsonb_build_object({', '.join(pairs[start : start + JSONB_PAIRS_PER_CALL])})"
+            for start in range(0, len(pairs), JSONB_PAIRS_PER_CALL)
         )
-        meta = f"coalesce(s.meta, {objects})"
+        meta = f"coalesce(s.meta, {' || '.join(objects)})"
     else:
         meta = "coalesce(s.meta, '{}'::jsonb)"
     cursor.execute(

@@ -111,9 +111,14 @@ def gold_count_for(batch_images: int, rate: float, draw: float) -> int:
     """
     if rate <= 0 or batch_images <= 0:
         return 0
-    expected = rate / (1 - rate) * batch_images
+    expected = _gold_for_rate(batch_images, rate)
     count = math.floor(expected) + (1 if draw < expected - math.floor(expected) else 0)
     return max(0, min(count, MAX_GRID_IMAGES - batch_images))
+
+
+def _gold_for_rate(batch_images: int, rate: float) -> float:
+    """The gold images beside a batch that make them `rate` of its grid, before the grid's 25 places cap them."""
+    return rate / (1 - rate) * batch_images
 
 
 def gold_share(batch_images: int, rate: float) -> float:
@@ -123,7 +128,7 @@ def gold_share(batch_images: int, rate: float) -> float:
     """
     if rate <= 0 or batch_images <= 0:
         return 0.0
-    gold = min(rate / (1 - rate) * batch_images, max(MAX_GRID_IMAGES - batch_images, 0))
+    gold = min(_gold_for_rate(batch_images, rate), max(MAX_GRID_IMAGES - batch_images, 0))
     return gold / (batch_images + gold)
 
 

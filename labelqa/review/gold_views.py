@@ -1,5 +1,7 @@
 """Admin pages for gold items: the list with its CSV upload and rate, and marking single images."""
 
+import math
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import HttpRequest, HttpResponse
@@ -58,7 +60,7 @@ def gold_rate(request: HttpRequest) -> HttpResponse:
         messages.error(request, f"The gold rate was not changed: {' '.join(exc.messages)}")
     else:
         share = gold_share(dataset.batch_size, dataset.gold_rate)
-        if dataset.gold_rate and share < dataset.gold_rate - 0.005:  # the grid's 25 places cap it
+        if not math.isclose(share, dataset.gold_rate):  # the grid's 25 places cap it
             messages.warning(
                 request,
                 f"The gold rate is {dataset.gold_rate:.0%}, but a grid holds {MAX_GRID_IMAGES} images and "
