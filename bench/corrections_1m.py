@@ -16,7 +16,7 @@ import statistics
 import time
 
 from _scratch import ScratchDatabase
-from report_1m import load
+from report_1m import load_bench
 
 
 def timed(function, *args, **kwargs):
@@ -79,10 +79,7 @@ def main() -> None:
 
     db = ScratchDatabase(args.database)
     try:
-        start = time.perf_counter()
-        db.recreate()
-        load(db.url, args.n, args.n)
-        print(f"loaded {args.n:,} predictions and votes in {time.perf_counter() - start:.1f} s")
+        load_bench(db, args.n, args.n)
         db.use_in_this_process()
         run(args.rounds)
     finally:

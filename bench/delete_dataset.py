@@ -16,7 +16,7 @@ import os
 import time
 
 from _scratch import ScratchDatabase
-from report_1m import load
+from report_1m import load_bench
 
 
 def main() -> None:
@@ -28,10 +28,7 @@ def main() -> None:
 
     db = ScratchDatabase("labelqa_bench_delete")
     try:
-        start = time.perf_counter()
-        db.recreate()
-        load(db.url, args.n, args.votes)
-        print(f"loaded {args.n:,} predictions and {args.votes:,} votes in {time.perf_counter() - start:.1f} s")
+        load_bench(db, args.n, args.votes)
         db.use_in_this_process()
         from django.contrib.admin import site
         from django.contrib.admin.utils import get_deleted_objects
