@@ -21,6 +21,7 @@ from labelqa.catalog import storage
 from labelqa.catalog.jobs import dataset_turn
 from labelqa.catalog.key_checks import foreign_key_checks_skipped
 from labelqa.catalog.models import Dataset
+from labelqa.review.leasing import batches_lock
 from labelqa.review.models import Batch, CorrectionPass
 
 
@@ -112,7 +113,7 @@ def _writers_held_off(dataset_id: int) -> None:
     pass: correction leases and answers. A writer waiting on one of them finds the dataset gone.
     """
     Dataset.objects.select_for_update().filter(pk=dataset_id).exists()
-    list(Batch.objects.select_for_update().filter(dataset_id=dataset_id).order_by("pk").values_list("pk"))
+    batches_lock(Batch.objects.filter(dataset_id=dataset_id).values("pk"))
     CorrectionPass.objects.select_for_update().filter(dataset_id=dataset_id).exists()
 
 

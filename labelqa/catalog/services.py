@@ -35,6 +35,7 @@ from labelqa.catalog.rows import (
     scale_confidences,
     voted_problem,
 )
+from labelqa.review.leasing import batches_lock
 from labelqa.review.models import Batch, GoldItem, Lease, Vote
 
 log = logging.getLogger("labelqa")
@@ -255,7 +256,7 @@ def _existing_predictions(dataset: Dataset, paths: list[str]) -> dict[str, Exist
     for chunk in chunks(paths):
         images = Image.objects.filter(dataset=dataset, path__in=chunk)
         batch_ids = images.filter(prediction__batch__isnull=False).values("prediction__batch_id")
-        list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
+        batches_lock(batch_ids)
         annotated = images.annotate(voted=voted, in_review=in_review, gold=gold)
         for image_id, path, prediction_id, *stops in annotated.values_list(
             "pk", "path", "prediction__pk", "voted", "in_review", "gold"

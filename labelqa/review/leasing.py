@@ -7,12 +7,15 @@ again under that lock before a lease is written, so a row never gets more review
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import datetime, timedelta
 from typing import TypeVar
 
 from django.conf import settings
 from django.db import transaction
+from django.db.models import QuerySet
+
+from labelqa.review.models import Batch
 
 Row = TypeVar("Row")
 Claimed = TypeVar("Claimed")
@@ -42,3 +45,12 @@ def first_claimed(
             if claimed is not None:
                 return claimed
         skipped.append(row.pk)
+
+
+def batches_lock(batch_ids: Iterable[int] | QuerySet) -> None:
+    """Take the batches' row locks for this transaction, in id order as every taker does, so that none deadlock.
+
+    Leasing and submitting take them; so do whatever must keep votes and leases off the batches while it works (a
+    `--replace` import's checks and write, a dataset's deletion).
+    """
+    list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))

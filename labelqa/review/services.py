@@ -20,7 +20,7 @@ from labelqa.catalog.rows import ErrorList, read_vote_rows
 from labelqa.catalog.services import chunks, dataset_for_import, predictions_of_rows
 from labelqa.review.gold import gold_attach
 from labelqa.review.gold_selectors import grid_prediction_ids
-from labelqa.review.leasing import first_claimed, lease_expiry
+from labelqa.review.leasing import batches_lock, first_claimed, lease_expiry
 from labelqa.review.models import Batch, Lease, ReviewerExclusion, Vote
 from labelqa.review.selectors import batches_open_to, excluded_reviewers, live_leases_of_others
 
@@ -99,7 +99,7 @@ def lease_revived(*, lease: Lease) -> bool:
     """
     now = timezone.now()
     with transaction.atomic():
-        _batches_lock([lease.batch_id])
+        batches_lock([lease.batch_id])
         batch = Batch.objects.select_related("dataset").filter(pk=lease.batch_id).first()
         if batch is None:  # gone since (re-formed, emptied by a --replace import, or its dataset deleted), lease too
             return False
@@ -131,17 +131,12 @@ def _lease_extended(lease: Lease, expires_at) -> bool:
     taken its slot, and extending it would over-fill the batch.
     """
     with transaction.atomic():
-        _batches_lock([lease.batch_id])
+        batches_lock([lease.batch_id])
         live = Lease.objects.filter(pk=lease.pk, submitted_at__isnull=True, expires_at__gt=timezone.now())
         if not live.update(expires_at=expires_at):
             return False
     lease.expires_at = expires_at
     return True
-
-
-def _batches_lock(batch_ids: list[int]) -> None:
-    """Take the batches' row locks for this transaction, in id order so that two callers never deadlock."""
-    list(Batch.objects.select_for_update().filter(pk__in=batch_ids).order_by("pk").values_list("pk"))
 
 
 def _open_lease(reviewer, dataset, label, now) -> Lease | None:
@@ -401,7 +396,7 @@ def _batches_count_imported_reviews(dataset: Dataset, reviewer_ids: list[int]) -
         return
     now = timezone.now()
     batch_ids = sorted({batch_id for batch_id, _ in covered})
-    _batches_lock(batch_ids)  # under their locks, reviews_done stays exact
+    batches_lock(batch_ids)  # under their locks, reviews_done stays exact
     leases = Lease.objects.filter(batch_id__in=batch_ids, reviewer_id__in=reviewer_ids)
     held = {
         (lease.batch_id, lease.reviewer_id): lease for lease in leases if (lease.batch_id, lease.reviewer_id) in covered
